@@ -1,0 +1,178 @@
+/** One backup pass: every target dumped straight into S3, each independent of the others. */
+
+import { spawn } from "node:child_process";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { explainDumpError, planDump, type DumpPlan } from "./engines";
+import { backupKey, localTime, manifestKey } from "./keys";
+import { log, logMetrics } from "./log";
+import { describeExit, exitOf, StderrTail, succeeded, type Exit } from "./proc";
+import { describeS3Error, gatedUpload, Meter, putJson } from "./s3";
+import type { RunnerSettings, Target } from "./settings";
+
+/** Written last, next to the backup: its presence is what says the backup is complete. */
+export interface Manifest {
+  formatVersion: 1;
+  stage: string;
+  target: string;
+  engine: Target["engine"];
+  database: string | null;
+  key: string;
+  bytes: number;
+  sha256: string;
+  tool: string | null;
+  serverVersion: string | null;
+  compression: string | null;
+  startedAt: string;
+  finishedAt: string;
+  durationSeconds: number;
+  startedAtLocal?: string;
+}
+
+export interface TargetResult {
+  target: Target;
+  ok: boolean;
+  key?: string;
+  bytes: number;
+  durationSeconds: number;
+  error?: string;
+}
+
+function seconds(from: Date, to: Date): number {
+  return Math.round((to.getTime() - from.getTime()) / 10) / 100;
+}
+
+/**
+ * Streams the tool's stdout through a SHA-256 into a multipart upload that is only let finish once
+ * the tool has exited 0. Any failure, the tool's or the upload's, leaves nothing at the key.
+ */
+async function dumpToS3(
+  plan: DumpPlan,
+  client: S3Client,
+  settings: RunnerSettings,
+  key: string,
+): Promise<{ meter: Meter; failure?: { dump?: { exit: Exit; stderr: string }; upload?: unknown; timedOut?: boolean } }> {
+  const child = spawn(plan.command, plan.args, { env: plan.env, stdio: ["ignore", "pipe", "pipe"] });
+  const stderr = new StderrTail();
+  child.stderr?.on("data", (d: Buffer) => stderr.push(d));
+  const meter = new Meter();
+  child.stdout?.pipe(meter, { end: false });
+
+  let uploadError: unknown;
+  const upload = gatedUpload(client, settings.s3, key, meter, plan.contentType).catch((err: unknown) => {
+    uploadError = err;
+    child.kill("SIGTERM"); // nothing is taking the dump any more
+  });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill("SIGTERM");
+    setTimeout(() => child.kill("SIGKILL"), 10_000).unref();
+  }, settings.targetTimeoutSeconds * 1000);
+
+  const exit = await exitOf(child);
+  clearTimeout(timer);
+  const dumpOk = succeeded(exit) && !timedOut;
+  if (dumpOk && uploadError === undefined) meter.end();
+  else meter.destroy(new Error(describeExit(plan.command, exit)));
+  await upload;
+
+  if (timedOut) return { meter, failure: { timedOut } };
+  if (!dumpOk) return { meter, failure: { dump: { exit, stderr: stderr.toString() } } };
+  if (uploadError !== undefined) return { meter, failure: { upload: uploadError } };
+  return { meter };
+}
+
+export async function backupTarget(
+  target: Target,
+  settings: RunnerSettings,
+  client: S3Client,
+  base: NodeJS.ProcessEnv,
+  secrets: NodeJS.ProcessEnv,
+): Promise<TargetResult> {
+  const started = new Date();
+  const key = backupKey(settings.stage, target.engine, target.name, started);
+  const fail = (error: string): TargetResult => {
+    const result = { target, ok: false, bytes: 0, durationSeconds: seconds(started, new Date()), error };
+    log("error", "backup failed", { target: target.name, engine: target.engine, error });
+    return result;
+  };
+  log("info", "backup started", { target: target.name, engine: target.engine, key });
+
+  let plan: DumpPlan;
+  try {
+    plan = await planDump(target, base, secrets);
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  try {
+    const { meter, failure } = await dumpToS3(plan, client, settings, key);
+    if (failure?.timedOut) return fail(`${plan.command} did not finish within BACKUP_TARGET_TIMEOUT_SECONDS=${settings.targetTimeoutSeconds}`);
+    if (failure?.dump) {
+      const { exit, stderr } = failure.dump;
+      const explained = explainDumpError(target, stderr);
+      return fail([explained, describeExit(plan.command, exit), stderr && `stderr: ${stderr}`].filter(Boolean).join("; "));
+    }
+    if (failure?.upload !== undefined) return fail(describeS3Error(failure.upload, settings.s3.bucket, key, "write"));
+
+    const finished = new Date();
+    const manifest: Manifest = {
+      formatVersion: 1,
+      stage: settings.stage,
+      target: target.name,
+      engine: target.engine,
+      database: target.database ?? null,
+      key,
+      bytes: meter.bytes,
+      sha256: meter.sha256(),
+      tool: plan.toolVersion,
+      serverVersion: plan.serverVersion,
+      compression: plan.compression,
+      startedAt: started.toISOString(),
+      finishedAt: finished.toISOString(),
+      durationSeconds: seconds(started, finished),
+      ...(settings.timeZone ? { startedAtLocal: localTime(started, settings.timeZone) } : {}),
+    };
+    try {
+      await putJson(client, settings.s3.bucket, manifestKey(key), manifest);
+    } catch (err) {
+      return fail(`the dump was stored but its manifest was not, so it does not count as a backup: ${describeS3Error(err, settings.s3.bucket, manifestKey(key), "write")}`);
+    }
+    log("info", "backup stored", { target: target.name, engine: target.engine, key, bytes: meter.bytes, sha256: manifest.sha256 });
+    return { target, ok: true, key, bytes: meter.bytes, durationSeconds: manifest.durationSeconds };
+  } finally {
+    await plan.cleanup();
+  }
+}
+
+/** Runs `work` over `items` with at most `limit` at once, keeping the order of results. */
+export async function mapLimited<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await work(items[i]);
+    }
+  });
+  await Promise.all(lanes);
+  return results;
+}
+
+/** Backs up every target; resolves true only when every one of them is stored with its manifest. */
+export async function runBackups(settings: RunnerSettings, client: S3Client, base: NodeJS.ProcessEnv, secrets: NodeJS.ProcessEnv): Promise<TargetResult[]> {
+  log("info", "backup run started", { stage: settings.stage, bucket: settings.s3.bucket, targets: settings.targets.map((t) => `${t.engine}/${t.name}`) });
+  const results = await mapLimited(settings.targets, settings.concurrency, (t) => backupTarget(t, settings, client, base, secrets));
+  for (const r of results) {
+    logMetrics(r.ok ? "summary: backup complete" : "summary: backup FAILED", {
+      stage: settings.stage,
+      target: r.target.name,
+      engine: r.target.engine,
+      success: r.ok,
+      bytes: r.bytes,
+      durationSeconds: r.durationSeconds,
+    }, r.ok ? { key: r.key } : { error: r.error });
+  }
+  const failed = results.filter((r) => !r.ok).length;
+  log(failed ? "error" : "info", "backup run finished", { stage: settings.stage, succeeded: results.length - failed, failed });
+  return results;
+}

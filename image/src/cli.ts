@@ -1,0 +1,123 @@
+/**
+ * The runner's commands: `backup` (what the container runs), `verify` and `restore`.
+ * Exit status: 0 all good, 1 a target or check failed, 2 the settings or arguments are wrong.
+ */
+
+import { parseArgs } from "node:util";
+import { runBackups } from "./backup";
+import { latestPerTarget } from "./keys";
+import { addSecret, log } from "./log";
+import { checkArchive, downloadVerified, findBackups, restoreInto } from "./restore";
+import { s3Client } from "./s3";
+import { parseSettings, parseStorage, parseTargets, secretValues, SettingsError, type Target } from "./settings";
+
+type Env = NodeJS.ProcessEnv;
+
+/** The environment minus every variable that holds a secret: what child processes inherit. */
+function withoutSecrets(env: Env, targets: Target[]): Env {
+  const copy = { ...env };
+  for (const t of targets) delete copy[t.engine === "postgres" ? t.passwordEnv : t.uriEnv];
+  return copy;
+}
+
+async function backup(env: Env): Promise<number> {
+  const settings = parseSettings(env);
+  secretValues(settings.targets, env).forEach(addSecret);
+  const results = await runBackups(settings, s3Client(settings.s3), withoutSecrets(env, settings.targets), env);
+  return results.every((r) => r.ok) ? 0 : 1;
+}
+
+function parseTime(value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) throw new SettingsError(`--at '${value}' is not a time: use ISO 8601, e.g. 2024-10-27T18:00:00+08:00`);
+  return date;
+}
+
+async function verify(env: Env, argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { at: { type: "string" }, target: { type: "string" }, deep: { type: "boolean", default: false } } });
+  const { stage, s3 } = parseStorage(env);
+  const client = s3Client(s3);
+  const refs = latestPerTarget(await findBackups(client, s3.bucket, stage), parseTime(values.at)).filter((r) => !values.target || r.name === values.target);
+  if (refs.length === 0) {
+    log("error", "no backup found", { stage, bucket: s3.bucket, target: values.target ?? null });
+    return 1;
+  }
+  let failed = 0;
+  for (const ref of refs) {
+    try {
+      const d = await downloadVerified(client, s3.bucket, ref);
+      try {
+        const detail = await checkArchive(d, values.deep);
+        log("info", "verified", { target: ref.name, engine: ref.engine, key: ref.key, bytes: d.manifest.bytes, sha256: d.manifest.sha256, detail });
+      } finally {
+        await d.remove();
+      }
+    } catch (err) {
+      failed++;
+      log("error", "verification FAILED", { target: ref.name, engine: ref.engine, key: ref.key, error: (err as Error).message });
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+async function restore(env: Env, argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      target: { type: "string" },
+      database: { type: "string" },
+      at: { type: "string" },
+      create: { type: "boolean", default: false },
+      "no-owner": { type: "boolean", default: false },
+      jobs: { type: "string", default: "1" },
+    },
+  });
+  if (!values.database) throw new SettingsError("--database is missing: name the database to restore into (it is never the source unless you say so)");
+  const jobs = Number(values.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new SettingsError(`--jobs '${values.jobs}' is not a positive whole number`);
+  const { stage, s3 } = parseStorage(env);
+  const targets = parseTargets(env);
+  secretValues(targets, env).forEach(addSecret);
+  const name = values.target ?? (targets.length === 1 ? targets[0].name : undefined);
+  if (!name) throw new SettingsError(`--target is missing: this environment configures ${targets.map((t) => t.name).join(", ")}`);
+  const target = targets.find((t) => t.name === name);
+  if (!target) throw new SettingsError(`--target '${name}' is not configured here: its connection settings come from the same variables as the backup (${targets.map((t) => t.name).join(", ")})`);
+
+  const client = s3Client(s3);
+  const [ref] = latestPerTarget(await findBackups(client, s3.bucket, stage), parseTime(values.at)).filter((r) => r.name === name && r.engine === target.engine);
+  if (!ref) {
+    log("error", "no backup found", { stage, target: name, at: values.at ?? null });
+    return 1;
+  }
+  log("info", "restore started", { target: name, key: ref.key, into: values.database });
+  const d = await downloadVerified(client, s3.bucket, ref);
+  try {
+    await restoreInto(d, target, { into: values.database, create: values.create, noOwner: values["no-owner"], jobs }, env);
+  } finally {
+    await d.remove();
+  }
+  log("info", "restore finished", { target: name, key: ref.key, into: values.database, sha256: d.manifest.sha256 });
+  return 0;
+}
+
+export async function main(argv: string[], env: Env): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === "backup") return await backup(env);
+    if (command === "verify") return await verify(env, rest);
+    if (command === "restore") return await restore(env, rest);
+    log("error", `unknown command '${command ?? ""}': use backup, verify or restore`);
+    return 2;
+  } catch (err) {
+    const usage = err instanceof SettingsError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    log("error", usage ? `invalid settings: ${(err as Error).message}` : `${command} failed: ${(err as Error).message}`);
+    return usage ? 2 : 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2), process.env).then((code) => {
+    process.exitCode = code;
+  });
+}

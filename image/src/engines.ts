@@ -1,0 +1,159 @@
+/**
+ * What differs between PostgreSQL and MongoDB: the dump command, how secrets reach it, the versions
+ * recorded in the manifest, and how a tool's stderr is turned into an error that says what to fix.
+ */
+
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { run, succeeded } from "./proc";
+import type { MongoTarget, PostgresTarget, Target } from "./settings";
+
+type Env = NodeJS.ProcessEnv;
+
+/** A dump command ready to spawn; `cleanup` removes any private file made for it. */
+export interface DumpPlan {
+  command: string;
+  args: string[];
+  env: Env;
+  contentType: string;
+  toolVersion: string | null;
+  serverVersion: string | null;
+  compression: string | null;
+  cleanup: () => Promise<void>;
+}
+
+/** libpq's own variables: nothing about the connection, least of all the password, goes on argv. */
+export function pgEnv(target: PostgresTarget, base: Env, secrets: Env, database = target.database): Env {
+  const env: Env = {
+    ...base,
+    PGHOST: target.host,
+    PGPORT: String(target.port),
+    PGDATABASE: database,
+    PGUSER: target.user,
+    PGPASSWORD: secrets[target.passwordEnv],
+    PGAPPNAME: "db-backup",
+    PGCONNECT_TIMEOUT: base.PGCONNECT_TIMEOUT ?? "20",
+  };
+  if (target.options) env.PGOPTIONS = target.options;
+  if (target.sslmode) env.PGSSLMODE = target.sslmode;
+  return env;
+}
+
+/** The major version in `pg_dump (PostgreSQL) 16.4 (Debian …)`; undefined when it cannot be read. */
+export function pgMajor(versionLine: string | null): number | undefined {
+  const match = versionLine ? /\)\s*(\d+)(?:\.\d+)?/.exec(versionLine) ?? /(\d+)\.\d+/.exec(versionLine) : null;
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * pg_dump's default (gzip level 6) spends most of a dump's time compressing. zstd level 1 (pg_dump 16+)
+ * is as fast as no compression and smaller than the default; before 16, gzip level 1 halves the time
+ * for a few percent more bytes. A version we cannot read gets the form every pg_dump accepts.
+ */
+export function defaultPgCompression(major: number | undefined): string {
+  return major !== undefined && major >= 16 ? "zstd:1" : "1";
+}
+
+export function pgDumpArgs(compression: string): string[] {
+  return ["--format=custom", `--compress=${compression}`, "--no-password"];
+}
+
+async function firstLine(command: string, args: string[], env: Env): Promise<string | null> {
+  const res = await run(command, args, env, 30_000);
+  return succeeded(res.exit) ? (res.stdout.trim().split("\n")[0] ?? null) : null;
+}
+
+/** Connects once before dumping: a wrong password or an unreachable host fails here, before any upload. */
+async function pgServerVersion(env: Env): Promise<{ version: string | null; error?: string }> {
+  const res = await run("psql", ["-X", "-A", "-t", "-q", "-c", "SHOW server_version"], env, 60_000);
+  if (res.exit.spawnError?.code === "ENOENT") return { version: null }; // no psql: the dump itself will tell
+  if (!succeeded(res.exit)) return { version: null, error: res.stderr || `psql exited with status ${res.exit.code}` };
+  return { version: res.stdout.trim() || null };
+}
+
+export function explainPgError(stderr: string, target: PostgresTarget): string | undefined {
+  const where = `${target.host}:${target.port}`;
+  if (/password authentication failed/i.test(stderr)) return `wrong password for user '${target.user}' on ${where} (check ${target.passwordEnv})`;
+  if (/no password supplied|fe_sendauth/i.test(stderr)) return `the server asked for a password and ${target.passwordEnv} gave none`;
+  if (/endpoint ID is not specified|Endpoint ID/i.test(stderr)) {
+    return "Neon needs the endpoint ID: set NEON_DB_ENDPOINT_OPTION=endpoint%3D<endpoint-id> (or \"options\" in BACKUP_TARGETS)";
+  }
+  if (/could not translate host name/i.test(stderr)) return `host '${target.host}' could not be resolved (check the host name)`;
+  if (/connection refused|could not connect|timeout expired|timed out|no route to host|network is unreachable/i.test(stderr)) {
+    return `PostgreSQL at ${where} is unreachable (is it running, and does the network allow it?)`;
+  }
+  if (/database ".*" does not exist/i.test(stderr)) return `database '${target.database}' does not exist on ${where}`;
+  if (/server version mismatch/i.test(stderr)) return "pg_dump is older than the server: use a PostgreSQL client at least as new as the server";
+  if (/permission denied/i.test(stderr)) return `user '${target.user}' lacks a privilege the dump needs`;
+  return undefined;
+}
+
+async function planPostgres(target: PostgresTarget, base: Env, secrets: Env): Promise<DumpPlan> {
+  const env = pgEnv(target, base, secrets);
+  const [toolVersion, server] = await Promise.all([firstLine("pg_dump", ["--version"], env), pgServerVersion(env)]);
+  if (server.error !== undefined) {
+    throw new Error(`${explainPgError(server.error, target) ?? "cannot connect to PostgreSQL"}: ${server.error}`);
+  }
+  const major = pgMajor(toolVersion);
+  const compression = target.compression ?? defaultPgCompression(major);
+  if (!/^\d$/.test(compression) && major !== undefined && major < 16) {
+    throw new Error(`pg_dump ${major} only takes a number 0-9 as compression, not '${compression}' (PG_DUMP_COMPRESSION)`);
+  }
+  return {
+    command: "pg_dump",
+    args: pgDumpArgs(compression),
+    env,
+    contentType: "application/octet-stream",
+    toolVersion,
+    serverVersion: server.version,
+    compression,
+    cleanup: async () => {},
+  };
+}
+
+/**
+ * mongodump reads the connection string from a private YAML file (`--config`), so it is never on argv
+ * where `ps` or /proc would show it. The file lives in a fresh 0700 directory and is removed afterwards.
+ */
+export async function mongoConfigFile(uri: string): Promise<{ path: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), "db-backup-"));
+  const path = join(dir, "mongo.yaml");
+  await writeFile(path, `uri: ${JSON.stringify(uri)}\n`, { mode: 0o600 });
+  return { path, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export function mongodumpArgs(configPath: string, database?: string): string[] {
+  return ["--archive", "--gzip", `--config=${configPath}`, ...(database ? [`--db=${database}`] : [])];
+}
+
+export function explainMongoError(stderr: string, target: MongoTarget): string | undefined {
+  if (/authentication failed|auth error|bad auth/i.test(stderr)) return `MongoDB refused the credentials in ${target.uriEnv}`;
+  if (/server selection error|no reachable servers|connection refused|i\/o timeout|no such host/i.test(stderr)) {
+    return `MongoDB is unreachable with the connection string in ${target.uriEnv}`;
+  }
+  if (/error parsing (uri|command line options)|invalid uri/i.test(stderr)) return `${target.uriEnv} is not a valid MongoDB connection string`;
+  return undefined;
+}
+
+async function planMongo(target: MongoTarget, base: Env, secrets: Env): Promise<DumpPlan> {
+  const config = await mongoConfigFile(secrets[target.uriEnv] ?? "");
+  return {
+    command: "mongodump",
+    args: mongodumpArgs(config.path, target.database),
+    env: base,
+    contentType: "application/gzip",
+    toolVersion: await firstLine("mongodump", ["--version"], base),
+    serverVersion: null,
+    compression: "gzip",
+    cleanup: config.remove,
+  };
+}
+
+export function planDump(target: Target, base: Env, secrets: Env): Promise<DumpPlan> {
+  return target.engine === "postgres" ? planPostgres(target, base, secrets) : planMongo(target, base, secrets);
+}
+
+export function explainDumpError(target: Target, stderr: string): string | undefined {
+  return target.engine === "postgres" ? explainPgError(stderr, target) : explainMongoError(stderr, target);
+}

@@ -1,0 +1,65 @@
+/** Child processes whose exit status decides and whose stderr is kept for the error message. */
+
+import { spawn, type ChildProcess } from "node:child_process";
+
+/** The last part of a process's stderr: enough to explain a failure without holding a flood in memory. */
+export class StderrTail {
+  private text = "";
+  constructor(private readonly limit = 16 * 1024) {}
+  push(chunk: Buffer | string): void {
+    this.text = (this.text + chunk.toString()).slice(-this.limit);
+  }
+  toString(): string {
+    return this.text.trim();
+  }
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Set when the process could not be started at all (e.g. ENOENT: not on PATH). */
+  spawnError?: NodeJS.ErrnoException;
+}
+
+/** Resolves once the process has exited and its stdio is closed; never rejects. */
+export function exitOf(child: ChildProcess): Promise<Exit> {
+  return new Promise((resolve) => {
+    let spawnError: NodeJS.ErrnoException | undefined;
+    child.once("error", (err) => {
+      spawnError = err;
+      // A process that never started emits no 'close' on some Node versions.
+      if (child.pid === undefined) resolve({ code: null, signal: null, spawnError });
+    });
+    child.once("close", (code, signal) => resolve({ code, signal, spawnError }));
+  });
+}
+
+export function describeExit(command: string, exit: Exit): string {
+  if (exit.spawnError?.code === "ENOENT") return `${command} was not found on PATH`;
+  if (exit.spawnError) return `${command} could not be started: ${exit.spawnError.message}`;
+  if (exit.signal) return `${command} was killed by ${exit.signal}`;
+  return `${command} exited with status ${exit.code}`;
+}
+
+export interface RunResult {
+  exit: Exit;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a short command to completion (versions, queries), collecting its output. */
+export async function run(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<RunResult> {
+  const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  const stderr = new StderrTail();
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => stderr.push(d));
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const exit = await exitOf(child);
+  clearTimeout(timer);
+  return { exit, stdout, stderr: stderr.toString() };
+}
+
+export function succeeded(exit: Exit): boolean {
+  return exit.code === 0 && !exit.spawnError;
+}

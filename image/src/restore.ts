@@ -1,0 +1,103 @@
+/** Finding backups in the bucket, checking them against their manifests, and restoring them. */
+
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import { Writable } from "node:stream";
+import type { S3Client } from "@aws-sdk/client-s3";
+import type { Manifest } from "./backup";
+import { mongoConfigFile, pgEnv } from "./engines";
+import { manifestKey, parseManifestKey, type BackupRef } from "./keys";
+import { describeExit, run, succeeded } from "./proc";
+import { getJson, getStream, listKeys, Meter } from "./s3";
+import type { Target } from "./settings";
+
+export async function findBackups(client: S3Client, bucket: string, stage: string): Promise<BackupRef[]> {
+  const keys = await listKeys(client, bucket, `${stage}/`);
+  return keys.map(parseManifestKey).filter((r): r is BackupRef => r !== undefined);
+}
+
+export interface Downloaded {
+  ref: BackupRef;
+  manifest: Manifest;
+  path: string;
+  /** Removes the downloaded file and its private directory. */
+  remove: () => Promise<void>;
+}
+
+/**
+ * Downloads a backup into a fresh private directory, hashing it on the way, and refuses it unless its
+ * size and SHA-256 are the manifest's.
+ */
+export async function downloadVerified(client: S3Client, bucket: string, ref: BackupRef, dir = tmpdir()): Promise<Downloaded> {
+  const manifest = await getJson<Manifest>(client, bucket, manifestKey(ref.key));
+  const folder = await mkdtemp(join(dir, "db-backup-restore-"));
+  const remove = () => rm(folder, { recursive: true, force: true });
+  try {
+    const path = join(folder, ref.key.split("/").pop()!);
+    const meter = new Meter();
+    await pipeline(await getStream(client, bucket, ref.key), meter, createWriteStream(path, { mode: 0o600 }));
+    if (meter.bytes !== manifest.bytes || meter.sha256() !== manifest.sha256) {
+      throw new Error(
+        `s3://${bucket}/${ref.key} does not match its manifest: ${meter.bytes} bytes with SHA-256 ${meter.sha256()}, the manifest says ${manifest.bytes} bytes with ${manifest.sha256}`,
+      );
+    }
+    return { ref, manifest, path, remove };
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+}
+
+/** Reads the archive the way its restore tool would, without a database: pg_restore's table of contents, or the whole gzip stream. */
+export async function checkArchive(d: Downloaded, deep: boolean): Promise<string> {
+  if (d.ref.engine === "mongodb") {
+    let bytes = 0;
+    const sink = new Writable({ write: (chunk: Buffer, _e, done) => ((bytes += chunk.length), done()) });
+    await pipeline(createReadStream(d.path), createGunzip(), sink);
+    return `gzip stream intact, ${bytes} bytes of archive`;
+  }
+  const list = await run("pg_restore", ["--list", d.path], process.env, 10 * 60_000);
+  if (!succeeded(list.exit)) throw new Error(`pg_restore --list cannot read it: ${describeExit("pg_restore", list.exit)}: ${list.stderr}`);
+  const entries = list.stdout.split("\n").filter((l) => /^\d+;/.test(l)).length;
+  if (deep) {
+    const full = await run("pg_restore", ["--file=/dev/null", d.path], process.env, 24 * 3600_000);
+    if (!succeeded(full.exit)) throw new Error(`pg_restore cannot read every block: ${describeExit("pg_restore", full.exit)}: ${full.stderr}`);
+  }
+  return `pg_restore reads ${entries} entries${deep ? " and every data block" : ""}`;
+}
+
+export interface RestoreOptions {
+  into: string;
+  create: boolean;
+  noOwner: boolean;
+  jobs: number;
+}
+
+/** Restores a downloaded, verified backup into the database `into`, using the target's connection settings. */
+export async function restoreInto(d: Downloaded, target: Target, opts: RestoreOptions, secrets: NodeJS.ProcessEnv): Promise<void> {
+  if (target.engine === "postgres") {
+    const env = pgEnv(target, process.env, secrets, opts.into);
+    if (opts.create) {
+      const created = await run("createdb", ["--maintenance-db=postgres", opts.into], env);
+      if (!succeeded(created.exit)) throw new Error(`cannot create database '${opts.into}': ${created.stderr || describeExit("createdb", created.exit)}`);
+    }
+    const args = ["--dbname", opts.into, "--exit-on-error", "--no-password", ...(opts.noOwner ? ["--no-owner"] : []), ...(opts.jobs > 1 ? [`--jobs=${opts.jobs}`] : []), d.path];
+    const res = await run("pg_restore", args, env, 7 * 24 * 3600_000);
+    if (!succeeded(res.exit)) throw new Error(`pg_restore into '${opts.into}' failed: ${describeExit("pg_restore", res.exit)}: ${res.stderr}`);
+    return;
+  }
+  const config = await mongoConfigFile(secrets[target.uriEnv] ?? "");
+  try {
+    const source = d.manifest.database;
+    if (!source) throw new Error("this MongoDB backup holds every database; restore it with mongorestore --archive --gzip --nsInclude …");
+    const args = ["--archive=" + d.path, "--gzip", `--config=${config.path}`, `--nsFrom=${source}.*`, `--nsTo=${opts.into}.*`];
+    const res = await run("mongorestore", args, process.env, 7 * 24 * 3600_000);
+    if (!succeeded(res.exit)) throw new Error(`mongorestore into '${opts.into}' failed: ${describeExit("mongorestore", res.exit)}: ${res.stderr}`);
+  } finally {
+    await config.remove();
+  }
+}

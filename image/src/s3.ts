@@ -1,0 +1,97 @@
+/** S3 access: one client from the settings, a gated streaming upload, and the reads restore needs. */
+
+import { createHash } from "node:crypto";
+import { Transform, type Readable, type TransformCallback } from "node:stream";
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import type { S3Settings } from "./settings";
+
+export function s3Client(s3: S3Settings): S3Client {
+  return new S3Client({
+    // Without static keys, the standard chain: the task role in ECS, a profile or SSO on a laptop.
+    credentials: s3.credentials,
+    region: s3.region ?? "us-east-1",
+    endpoint: s3.endpoint,
+    forcePathStyle: s3.forcePathStyle,
+    // S3-compatible servers often reject the SDK's default trailing checksums (aws-chunked bodies);
+    // against AWS the default stays, and integrity is checked end to end by the manifest's SHA-256.
+    ...(s3.endpoint ? { requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" } : {}),
+    maxAttempts: 5,
+  });
+}
+
+/** Passes bytes through unchanged while computing their SHA-256 and count. */
+export class Meter extends Transform {
+  private readonly hash = createHash("sha256");
+  bytes = 0;
+  private digest?: string;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    done(null, chunk);
+  }
+  sha256(): string {
+    this.digest ??= this.hash.digest("hex");
+    return this.digest;
+  }
+}
+
+/**
+ * Starts a multipart upload of whatever is written to `body`. Nothing appears at `key` until the
+ * caller ends `body`; destroying it instead makes the upload fail and abort its parts. This gate is
+ * what keeps a dump that died half-way from being completed as an object when its stdout closes.
+ */
+export function gatedUpload(client: S3Client, s3: S3Settings, key: string, body: Readable, contentType: string): Promise<unknown> {
+  const upload = new Upload({
+    client,
+    params: { Bucket: s3.bucket, Key: key, Body: body, ContentType: contentType },
+    partSize: s3.partSizeBytes,
+    queueSize: 2,
+    leavePartsOnError: false,
+  });
+  return upload.done();
+}
+
+export async function putJson(client: S3Client, bucket: string, key: string, value: unknown): Promise<void> {
+  await client.send(
+    new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(value, null, 2) + "\n", ContentType: "application/json" }),
+  );
+}
+
+export async function listKeys(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const obj of page.Contents ?? []) if (obj.Key) keys.push(obj.Key);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
+}
+
+export async function getStream(client: S3Client, bucket: string, key: string): Promise<Readable> {
+  const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return res.Body as Readable;
+}
+
+export async function getJson<T>(client: S3Client, bucket: string, key: string): Promise<T> {
+  const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return JSON.parse(await res.Body!.transformToString()) as T;
+}
+
+/** Turns an S3 or network failure into a sentence that says what to fix. */
+export function describeS3Error(err: unknown, bucket: string, key: string, action: string): string {
+  const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const name = e.name ?? e.code ?? "";
+  const status = e.$metadata?.httpStatusCode;
+  const where = `s3://${bucket}/${key}`;
+  if (name === "NoSuchBucket") return `bucket '${bucket}' does not exist (S3_BUCKET, or the endpoint in AWS_ENDPOINT_URL_S3)`;
+  if (name === "AccessDenied" || status === 403) {
+    return `${action} ${where} was denied: the credentials in use need s3:${action === "write" ? "PutObject" : "GetObject"} on it (${e.message ?? name})`;
+  }
+  if (name === "NoSuchKey") return `${where} does not exist`;
+  if (["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "ECONNRESET", "TimeoutError"].includes(name) || /ECONNREFUSED|ENOTFOUND|socket hang up/.test(e.message ?? "")) {
+    return `S3 endpoint unreachable while trying to ${action} ${where} (${e.message ?? name}); check AWS_ENDPOINT_URL_S3 and the network`;
+  }
+  return `${action} ${where} failed: ${name ? name + ": " : ""}${e.message ?? String(err)}`;
+}

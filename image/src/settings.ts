@@ -1,0 +1,306 @@
+/**
+ * The runner's whole interface is its environment. This module turns an environment into validated
+ * settings, without touching anything else, so every rule here is tested directly.
+ */
+
+export type Engine = "postgres" | "mongodb";
+
+export interface PostgresTarget {
+  engine: "postgres";
+  /** Names the backups in S3 (`<stage>/postgres/<name>/…`) and in logs. */
+  name: string;
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  /** The environment variable that holds the password (never the password itself). */
+  passwordEnv: string;
+  /** libpq `options`, decoded, e.g. `endpoint=ep-aged-morning-26453078` for Neon. */
+  options?: string;
+  /** libpq sslmode; libpq's own default (prefer) when unset. */
+  sslmode?: string;
+  /** pg_dump --compress value; chosen from pg_dump's version when unset. */
+  compression?: string;
+}
+
+export interface MongoTarget {
+  engine: "mongodb";
+  name: string;
+  /** The environment variable that holds the connection string. */
+  uriEnv: string;
+  /** Dump only this database; every database the user can read when unset. */
+  database?: string;
+}
+
+export type Target = PostgresTarget | MongoTarget;
+
+export interface S3Settings {
+  bucket: string;
+  endpoint?: string;
+  forcePathStyle: boolean;
+  region?: string;
+  partSizeBytes: number;
+  /** Static keys from the environment given to the runner; the SDK's default chain when unset. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+}
+
+export interface RunnerSettings {
+  stage: string;
+  s3: S3Settings;
+  targets: Target[];
+  /** How many targets are dumped at once; all of them by default. */
+  concurrency: number;
+  /** A target still running after this long is stopped and reported as failed. */
+  targetTimeoutSeconds: number;
+  /** IANA zone for the local time written beside the UTC time in manifests (the blog used UTC+8). */
+  timeZone?: string;
+}
+
+export class SettingsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SettingsError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const namePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const envNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
+
+function nonEmpty(env: Env, key: string): string | undefined {
+  const value = env[key]?.trim();
+  return value ? value : undefined;
+}
+
+function required(env: Env, key: string, why: string): string {
+  const value = nonEmpty(env, key);
+  if (!value) throw new SettingsError(`${key} is not set: ${why}`);
+  return value;
+}
+
+function positiveInt(env: Env, key: string, fallback: number): number {
+  const raw = nonEmpty(env, key);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1) {
+    throw new SettingsError(`${key}='${raw}' is not a positive whole number`);
+  }
+  return Number(raw);
+}
+
+/** Splits `host`, `host:port`, `[v6]` or `[v6]:port`. */
+export function parseHostPort(value: string, key: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:\s]+))(?::(\d+))?$/.exec(value.trim());
+  if (!match) throw new SettingsError(`${key}='${value}' is not a host or host:port`);
+  const port = match[3] === undefined ? 5432 : Number(match[3]);
+  if (port < 1 || port > 65535) throw new SettingsError(`${key}='${value}' has a port outside 1-65535`);
+  return { host: match[1] ?? match[2], port };
+}
+
+/** The blog passes Neon's endpoint URL-encoded (`endpoint%3Dep-…`); libpq wants it decoded. */
+export function decodeOptions(value: string, key: string): string {
+  try {
+    return decodeURIComponent(value.trim());
+  } catch {
+    throw new SettingsError(`${key}='${value}' is not valid URL encoding (expected e.g. endpoint%3Dep-aged-morning-26453078)`);
+  }
+}
+
+function compressionSetting(value: string | undefined, key: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^(none|\d|(gzip|lz4|zstd)(:\d{1,2})?)$/.test(value)) {
+    throw new SettingsError(`${key}='${value}' is not a pg_dump compression: use 0-9, none, gzip[:N], lz4[:N] or zstd[:N]`);
+  }
+  return value;
+}
+
+/** The blog's variables: one PostgreSQL database. */
+function legacyPostgres(env: Env): PostgresTarget | undefined {
+  if (!nonEmpty(env, "PG_DB_HOST") && !nonEmpty(env, "PG_DB_NAME")) return undefined;
+  const why = "it is needed with PG_DB_HOST/PG_DB_NAME to back up PostgreSQL";
+  const { host, port } = parseHostPort(required(env, "PG_DB_HOST", why), "PG_DB_HOST");
+  const database = required(env, "PG_DB_NAME", why);
+  const user = required(env, "PG_DB_USER", why);
+  required(env, "PG_DB_PASSWORD", why);
+  const options = nonEmpty(env, "NEON_DB_ENDPOINT_OPTION");
+  return {
+    engine: "postgres",
+    name: database,
+    host,
+    port,
+    database,
+    user,
+    passwordEnv: "PG_DB_PASSWORD",
+    options: options === undefined ? undefined : decodeOptions(options, "NEON_DB_ENDPOINT_OPTION"),
+    sslmode: nonEmpty(env, "PG_SSLMODE"),
+  };
+}
+
+/** The blog's variables: one MongoDB deployment. */
+function legacyMongo(env: Env): MongoTarget | undefined {
+  if (!nonEmpty(env, "MONGO_CONNECTION_STRING")) {
+    if (nonEmpty(env, "MONGO_DB_NAME")) {
+      throw new SettingsError("MONGO_CONNECTION_STRING is not set: MONGO_DB_NAME names a database, but there is no connection string to reach it");
+    }
+    return undefined;
+  }
+  const database = nonEmpty(env, "MONGO_DB_NAME");
+  return { engine: "mongodb", name: database ?? "mongodb", uriEnv: "MONGO_CONNECTION_STRING", database };
+}
+
+function field(obj: Record<string, unknown>, key: string, where: string, optional = false): string | undefined {
+  const value = obj[key];
+  if (value === undefined || value === null || value === "") {
+    if (optional) return undefined;
+    throw new SettingsError(`${where}.${key} is missing`);
+  }
+  if (typeof value !== "string") throw new SettingsError(`${where}.${key} must be a string`);
+  return value;
+}
+
+function envRef(obj: Record<string, unknown>, key: string, where: string, env: Env): string {
+  const name = field(obj, key, where)!;
+  if (!envNamePattern.test(name)) {
+    throw new SettingsError(`${where}.${key}='${name}' is not an environment variable name: it names the variable that holds the secret, not the secret`);
+  }
+  if (!nonEmpty(env, name)) throw new SettingsError(`${name} is not set: ${where}.${key} says it holds the secret`);
+  return name;
+}
+
+/** One entry of BACKUP_TARGETS. */
+export function parseTarget(raw: unknown, index: number, env: Env): Target {
+  const where = `BACKUP_TARGETS[${index}]`;
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new SettingsError(`${where} must be an object`);
+  const obj = raw as Record<string, unknown>;
+  const engine = field(obj, "engine", where);
+  if (engine === "postgres") {
+    const database = field(obj, "database", where)!;
+    const port = obj.port === undefined ? 5432 : obj.port;
+    if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new SettingsError(`${where}.port must be a whole number from 1 to 65535`);
+    }
+    const sslmode = field(obj, "sslmode", where, true);
+    if (sslmode !== undefined && !sslModes.includes(sslmode)) {
+      throw new SettingsError(`${where}.sslmode='${sslmode}' is not one of ${sslModes.join(", ")}`);
+    }
+    return {
+      engine,
+      name: field(obj, "name", where, true) ?? database,
+      host: field(obj, "host", where)!,
+      port,
+      database,
+      user: field(obj, "user", where)!,
+      passwordEnv: envRef(obj, "passwordEnv", where, env),
+      options: field(obj, "options", where, true),
+      sslmode,
+      compression: compressionSetting(field(obj, "compression", where, true), `${where}.compression`),
+    };
+  }
+  if (engine === "mongodb") {
+    const database = field(obj, "database", where, true);
+    return {
+      engine,
+      name: field(obj, "name", where, true) ?? database ?? "mongodb",
+      uriEnv: envRef(obj, "uriEnv", where, env),
+      database,
+    };
+  }
+  throw new SettingsError(`${where}.engine='${String(engine)}' is not supported: use "postgres" or "mongodb"`);
+}
+
+function jsonTargets(env: Env): Target[] {
+  const raw = nonEmpty(env, "BACKUP_TARGETS");
+  if (raw === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
+    throw new SettingsError(`BACKUP_TARGETS is not valid JSON (${(err as Error).message}): it must be a JSON list of targets`);
+  }
+  if (!Array.isArray(parsed)) throw new SettingsError("BACKUP_TARGETS must be a JSON list of targets");
+  return parsed.map((entry, i) => parseTarget(entry, i, env));
+}
+
+/** Every target the environment configures: the blog's variables, then BACKUP_TARGETS. */
+export function parseTargets(env: Env): Target[] {
+  const targets = [legacyPostgres(env), legacyMongo(env), ...jsonTargets(env)].filter((t): t is Target => t !== undefined);
+  if (targets.length === 0) {
+    throw new SettingsError(
+      "no database to back up: set PG_DB_HOST, PG_DB_NAME, PG_DB_USER and PG_DB_PASSWORD (PostgreSQL), MONGO_CONNECTION_STRING (MongoDB), or BACKUP_TARGETS (a JSON list)",
+    );
+  }
+  const seen = new Set<string>();
+  for (const t of targets) {
+    if (!namePattern.test(t.name)) {
+      throw new SettingsError(`target name '${t.name}' cannot be part of an S3 key: use letters, digits, '.', '_' and '-' (at most 63)`);
+    }
+    const id = `${t.engine}/${t.name}`;
+    if (seen.has(id)) throw new SettingsError(`two ${t.engine} targets are named '${t.name}': their backups would overwrite each other`);
+    seen.add(id);
+  }
+  return targets;
+}
+
+function staticCredentials(env: Env): S3Settings["credentials"] {
+  const accessKeyId = nonEmpty(env, "AWS_ACCESS_KEY_ID");
+  const secretAccessKey = nonEmpty(env, "AWS_SECRET_ACCESS_KEY");
+  if (!accessKeyId || !secretAccessKey) return undefined;
+  return { accessKeyId, secretAccessKey, sessionToken: nonEmpty(env, "AWS_SESSION_TOKEN") };
+}
+
+/** Where backups go and how to reach it: enough for backup, restore and verify. */
+export function parseStorage(env: Env): { stage: string; s3: S3Settings } {
+  const stage = required(env, "STAGE", "it is the first part of every backup's key (e.g. dev, uat, prod)");
+  if (!namePattern.test(stage)) throw new SettingsError(`STAGE='${stage}' cannot be part of an S3 key: use letters, digits, '.', '_' and '-'`);
+  const bucket = required(env, "S3_BUCKET", "it is the bucket the backups are written to");
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    throw new SettingsError(`S3_BUCKET='${bucket}' is not a bucket name (3-63 lowercase letters, digits, '.' and '-'; no s3:// prefix)`);
+  }
+  const forcePathStyle = (nonEmpty(env, "S3_FORCE_PATH_STYLE") ?? "false").toLowerCase();
+  if (!["true", "false", "1", "0"].includes(forcePathStyle)) {
+    throw new SettingsError(`S3_FORCE_PATH_STYLE='${env.S3_FORCE_PATH_STYLE}' must be true or false`);
+  }
+  const partSizeMiB = positiveInt(env, "S3_PART_SIZE_MB", 16);
+  if (partSizeMiB < 5) throw new SettingsError(`S3_PART_SIZE_MB='${partSizeMiB}' is below S3's 5 MiB minimum part size`);
+  return {
+    stage,
+    s3: {
+      bucket,
+      endpoint: nonEmpty(env, "AWS_ENDPOINT_URL_S3") ?? nonEmpty(env, "AWS_ENDPOINT_URL"),
+      forcePathStyle: forcePathStyle === "true" || forcePathStyle === "1",
+      region: nonEmpty(env, "AWS_REGION") ?? nonEmpty(env, "AWS_DEFAULT_REGION"),
+      partSizeBytes: partSizeMiB * 1024 * 1024,
+      credentials: staticCredentials(env),
+    },
+  };
+}
+
+export function parseSettings(env: Env): RunnerSettings {
+  const storage = parseStorage(env);
+  const targets = parseTargets(env);
+  const globalCompression = compressionSetting(nonEmpty(env, "PG_DUMP_COMPRESSION"), "PG_DUMP_COMPRESSION");
+  for (const t of targets) {
+    if (t.engine === "postgres" && t.compression === undefined) t.compression = globalCompression;
+  }
+  const timeZone = nonEmpty(env, "BACKUP_TIMEZONE");
+  if (timeZone !== undefined) {
+    try {
+      new Intl.DateTimeFormat("en-US", { timeZone });
+    } catch {
+      throw new SettingsError(`BACKUP_TIMEZONE='${timeZone}' is not an IANA time zone (e.g. Asia/Singapore)`);
+    }
+  }
+  return {
+    ...storage,
+    targets,
+    concurrency: positiveInt(env, "BACKUP_CONCURRENCY", targets.length),
+    targetTimeoutSeconds: positiveInt(env, "BACKUP_TARGET_TIMEOUT_SECONDS", 6 * 3600),
+    timeZone,
+  };
+}
+
+/** The secret values the targets read, so the logger can redact them. */
+export function secretValues(targets: Target[], env: Env): string[] {
+  return targets.map((t) => env[t.engine === "postgres" ? t.passwordEnv : t.uriEnv]).filter((v): v is string => !!v);
+}

@@ -1,0 +1,94 @@
+/**
+ * A throwaway PostgreSQL cluster on loopback for the demo, the tests and the benchmark, made with the
+ * machine's own initdb and pg_ctl. Password authentication over TCP (scram-sha-256), so a wrong
+ * password fails the way it does against a real server.
+ */
+
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface LocalPostgres {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  /** libpq environment for this cluster (PGHOST, PGPORT, PGUSER, PGPASSWORD), optionally for a database. */
+  env(database?: string): Record<string, string>;
+  /** Runs SQL through psql and returns its unaligned, tuples-only output. */
+  psql(sql: string, database?: string): string;
+  stop(): void;
+}
+
+/** The newest installed server's bin directory (Debian keeps them under /usr/lib/postgresql/<major>/bin). */
+export function postgresBinDir(): string {
+  const root = "/usr/lib/postgresql";
+  const majors = existsSync(root) ? readdirSync(root).filter((d) => existsSync(join(root, d, "bin", "initdb"))) : [];
+  if (majors.length === 0) throw new Error("no PostgreSQL server found under /usr/lib/postgresql: install it with `apt-get install postgresql`");
+  const newest = majors.sort((a, b) => Number(b) - Number(a))[0];
+  return join(root, newest, "bin");
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startLocalPostgres(): Promise<LocalPostgres> {
+  const bin = postgresBinDir();
+  const dir = mkdtempSync(join(tmpdir(), "db-backup-pg-"));
+  const data = join(dir, "data");
+  const password = "demo-Secret-" + Math.random().toString(36).slice(2, 10);
+  const pwfile = join(dir, "pwfile");
+  writeFileSync(pwfile, password + "\n", { mode: 0o600 });
+  // initdb and postgres refuse to run as root: run them as the postgres user, who must own the directory.
+  const asRoot = process.getuid?.() === 0;
+  const runAs = (cmd: string, args: string[]) => (asRoot ? ["runuser", ["-u", "postgres", "--", cmd, ...args]] : [cmd, args]) as [string, string[]];
+  if (asRoot) {
+    const uid = Number(execFileSync("id", ["-u", "postgres"]).toString());
+    const gid = Number(execFileSync("id", ["-g", "postgres"]).toString());
+    chownSync(dir, uid, gid);
+    chownSync(pwfile, uid, gid);
+  }
+  chmodSync(dir, 0o700);
+  const port = await freePort();
+  const sh = (cmd: string, args: string[]) => {
+    const [c, a] = runAs(cmd, args);
+    const res = spawnSync(c, a, { encoding: "utf8" });
+    if (res.status !== 0) throw new Error(`${cmd} failed (${res.status}): ${res.stderr || res.stdout}`);
+  };
+  sh(join(bin, "initdb"), ["-D", data, "-U", "postgres", `--pwfile=${pwfile}`, "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"]);
+  sh(join(bin, "pg_ctl"), [
+    "-D", data, "-l", join(dir, "server.log"), "-w", "-t", "60",
+    "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`,
+    "start",
+  ]);
+
+  const env = (database = "postgres") => ({ PGHOST: "127.0.0.1", PGPORT: String(port), PGUSER: "postgres", PGPASSWORD: password, PGDATABASE: database });
+  return {
+    host: "127.0.0.1",
+    port,
+    user: "postgres",
+    password,
+    env,
+    psql: (sql, database) =>
+      execFileSync("psql", ["-X", "-v", "ON_ERROR_STOP=1", "-q", "-A", "-t", "-c", sql], {
+        env: { ...process.env, ...env(database) },
+        encoding: "utf8",
+        maxBuffer: 256 * 1024 * 1024,
+      }).trim(),
+    stop: () => {
+      const [c, a] = runAs(join(bin, "pg_ctl"), ["-D", data, "-m", "immediate", "-w", "stop"]);
+      spawnSync(c, a);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,29 @@
+// s3rver ships no types; this is the part of its API the local S3 server uses.
+declare module "s3rver" {
+  import type { AddressInfo } from "node:net";
+  interface Store {
+    getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+  }
+  interface Context {
+    method: string;
+    path: string;
+    query: Record<string, string | undefined>;
+    status: number;
+    body: unknown;
+    type: string;
+  }
+  export default class S3rver {
+    constructor(options: {
+      address?: string;
+      port?: number;
+      silent?: boolean;
+      directory: string;
+      configureBuckets?: { name: string }[];
+      allowMismatchedSignatures?: boolean;
+    });
+    store: Store;
+    middleware: ((ctx: Context, next: () => Promise<void>) => Promise<void> | void)[];
+    run(): Promise<AddressInfo>;
+    close(): Promise<void>;
+  }
+}
