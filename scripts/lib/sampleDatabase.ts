@@ -1,0 +1,82 @@
+/** A small database with the features a backup most often gets wrong, and a table-by-table comparison. */
+
+import type { LocalPostgres } from "./localPostgres";
+
+export const sampleSql = `
+CREATE EXTENSION IF NOT EXISTS hstore;
+CREATE EXTENSION IF NOT EXISTS citext;
+CREATE SCHEMA sales;
+CREATE SCHEMA "Odd Schema";
+CREATE TYPE sales.status AS ENUM ('new', 'paid', 'shipped', 'refunded');
+CREATE TABLE sales.customers (
+  id serial PRIMARY KEY,
+  email citext UNIQUE NOT NULL,
+  name text NOT NULL,
+  attributes hstore,
+  created_at timestamptz NOT NULL DEFAULT '2024-10-27 18:00:00+08'
+);
+CREATE TABLE sales.orders (
+  id bigserial PRIMARY KEY,
+  customer_id int NOT NULL REFERENCES sales.customers(id),
+  status sales.status NOT NULL,
+  items jsonb NOT NULL,
+  tags text[] NOT NULL DEFAULT '{}',
+  amounts numeric(12,2)[],
+  receipt bytea
+);
+CREATE TABLE "Odd Schema"."Mixed Case ""Quoted"" Table" ("select" int, "naïve column" text, "from" date);
+CREATE TABLE public.documents (id int PRIMARY KEY, title text, body_oid oid);
+CREATE VIEW sales.paid_orders AS SELECT * FROM sales.orders WHERE status = 'paid';
+CREATE INDEX orders_items_gin ON sales.orders USING gin (items);
+
+INSERT INTO sales.customers (email, name, attributes)
+SELECT 'user' || g || '@Example.com', 'Customer ' || g || ' — ' || (ARRAY['Zoë', 'José', '王芳', 'Łukasz', 'Ñandú'])[1 + g % 5],
+       hstore(ARRAY['tier', 'region'], ARRAY[(g % 3)::text, (ARRAY['apac', 'emea', 'amer'])[1 + g % 3]])
+FROM generate_series(1, 500) g;
+INSERT INTO sales.orders (customer_id, status, items, tags, amounts, receipt)
+SELECT 1 + g % 500, (ARRAY['new', 'paid', 'shipped', 'refunded']::sales.status[])[1 + g % 4],
+       jsonb_build_object('sku', 'SKU-' || g, 'qty', g % 7, 'note', E'line\\nbreak "quoted" ✓'),
+       ARRAY['t' || g % 5, 'emoji 🎉'], ARRAY[g * 1.25, g / 3.0]::numeric(12,2)[],
+       decode(md5(g::text), 'hex') || '\\x00ff'::bytea
+FROM generate_series(1, 5000) g;
+INSERT INTO "Odd Schema"."Mixed Case ""Quoted"" Table" VALUES (1, 'ünïcödé ✓', '2024-02-29'), (2, NULL, NULL), (3, E'tab\\there', '1999-12-31');
+INSERT INTO public.documents VALUES (1, 'large object', lo_from_bytea(0, convert_to(repeat('Large object payload ✓ ', 2000), 'UTF8')));
+`;
+
+/** Creates `database` and fills it with the sample above. */
+export function createSampleDatabase(pg: LocalPostgres, database: string): void {
+  pg.psql(`CREATE DATABASE "${database}"`);
+  pg.psql(sampleSql, database);
+}
+
+/**
+ * One line per table (and one for large objects): its row count and an MD5 over its rows in a fixed
+ * order. Two databases with the same lines hold the same data.
+ */
+export function tableDigests(pg: LocalPostgres, database: string): Map<string, string> {
+  const tables = pg
+    .psql(
+      `SELECT format('%I.%I', table_schema, table_name) FROM information_schema.tables
+       WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1`,
+      database,
+    )
+    .split("\n")
+    .filter(Boolean);
+  const digests = new Map<string, string>();
+  for (const table of tables) {
+    digests.set(table, pg.psql(`SELECT count(*) || ' rows, md5 ' || coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '-') FROM ${table} t`, database));
+  }
+  digests.set(
+    "(large objects)",
+    pg.psql(`SELECT count(*) || ' objects, md5 ' || coalesce(md5(string_agg(md5(lo_get(oid)), ',' ORDER BY oid)), '-') FROM pg_largeobject_metadata`, database),
+  );
+  return digests;
+}
+
+/** The tables whose digests differ between two databases (empty when they match). */
+export function compareDatabases(pg: LocalPostgres, a: string, b: string): { table: string; a?: string; b?: string }[] {
+  const left = tableDigests(pg, a);
+  const right = tableDigests(pg, b);
+  const names = [...new Set([...left.keys(), ...right.keys()])].sort();
+  return names.filter((n) => left.get(n) !== right.get(n)).map((table) => ({ table, a: left.get(table), b: right.get(table) }));
+}

@@ -1,0 +1,109 @@
+import { parseHostPort, parseSettings, parseTargets, SettingsError } from "../../image/src/settings";
+
+const blog = {
+  STAGE: "dev",
+  S3_BUCKET: "billie-db-backup",
+  PG_DB_HOST: "ep-aged-morning-26453078.ap-southeast-1.aws.neon.tech",
+  NEON_DB_ENDPOINT_OPTION: "endpoint%3Dep-aged-morning-26453078",
+  PG_DB_NAME: "billie",
+  PG_DB_USER: "billie_owner",
+  PG_DB_PASSWORD: "s3cret-pw",
+  MONGO_CONNECTION_STRING: "mongodb+srv://app:pw@cluster0.example.mongodb.net/",
+  MONGO_DB_NAME: "billie",
+};
+
+describe("the blog's variables", () => {
+  it("configure one PostgreSQL and one MongoDB target, Neon's endpoint decoded for libpq", () => {
+    const s = parseSettings(blog);
+    expect(s.stage).toBe("dev");
+    expect(s.s3.bucket).toBe("billie-db-backup");
+    expect(s.targets).toEqual([
+      {
+        engine: "postgres",
+        name: "billie",
+        host: "ep-aged-morning-26453078.ap-southeast-1.aws.neon.tech",
+        port: 5432,
+        database: "billie",
+        user: "billie_owner",
+        passwordEnv: "PG_DB_PASSWORD",
+        options: "endpoint=ep-aged-morning-26453078",
+        sslmode: undefined,
+        compression: undefined,
+      },
+      { engine: "mongodb", name: "billie", uriEnv: "MONGO_CONNECTION_STRING", database: "billie" },
+    ]);
+    expect(s.concurrency).toBe(2);
+  });
+
+  it("back up only PostgreSQL when MongoDB is not configured, and the reverse", () => {
+    const { MONGO_CONNECTION_STRING, MONGO_DB_NAME, ...pgOnly } = blog;
+    expect(parseTargets(pgOnly).map((t) => t.engine)).toEqual(["postgres"]);
+    expect(parseTargets({ MONGO_CONNECTION_STRING, MONGO_DB_NAME }).map((t) => t.engine)).toEqual(["mongodb"]);
+  });
+
+  it("name the missing variable", () => {
+    const { PG_DB_PASSWORD, ...noPassword } = blog;
+    expect(() => parseSettings(noPassword)).toThrow(/^PG_DB_PASSWORD is not set/);
+    const { STAGE, ...noStage } = blog;
+    expect(() => parseSettings(noStage)).toThrow(/^STAGE is not set/);
+    expect(() => parseSettings({ ...blog, S3_BUCKET: "s3://billie" })).toThrow(/S3_BUCKET='s3:\/\/billie' is not a bucket name/);
+    expect(() => parseSettings({ STAGE: "dev", S3_BUCKET: "b-1" })).toThrow(/no database to back up/);
+  });
+});
+
+describe("BACKUP_TARGETS", () => {
+  const env = {
+    STAGE: "prod",
+    S3_BUCKET: "backups",
+    PG_PASSWORD_MAIN: "pw1",
+    MONGO_URI_EVENTS: "mongodb://u:p@h/",
+    BACKUP_TARGETS: JSON.stringify([
+      { name: "main", engine: "postgres", host: "db.internal", port: 6543, database: "app", user: "backup", passwordEnv: "PG_PASSWORD_MAIN", sslmode: "require", compression: "zstd:3" },
+      { name: "events", engine: "mongodb", uriEnv: "MONGO_URI_EVENTS", database: "events" },
+    ]),
+  };
+
+  it("lists any number of targets whose secrets are named, not given", () => {
+    const targets = parseSettings(env).targets;
+    expect(targets.map((t) => `${t.engine}/${t.name}`)).toEqual(["postgres/main", "mongodb/events"]);
+    expect(targets[0]).toMatchObject({ port: 6543, passwordEnv: "PG_PASSWORD_MAIN", sslmode: "require", compression: "zstd:3" });
+  });
+
+  it.each([
+    ["not JSON", "[{", /BACKUP_TARGETS is not valid JSON/],
+    ["not a list", "{}", /must be a JSON list/],
+    ["an unknown engine", '[{"engine":"mysql"}]', /engine='mysql' is not supported/],
+    ["a password instead of a variable name", '[{"engine":"postgres","host":"h","database":"d","user":"u","passwordEnv":"hunter2!"}]', /is not an environment variable name/],
+    ["a variable that is not set", '[{"engine":"postgres","host":"h","database":"d","user":"u","passwordEnv":"NOPE"}]', /^NOPE is not set/],
+    ["a bad port", '[{"engine":"postgres","host":"h","port":"5432","database":"d","user":"u","passwordEnv":"PG_PASSWORD_MAIN"}]', /port must be a whole number/],
+    ["a bad compression", '[{"engine":"postgres","host":"h","database":"d","user":"u","passwordEnv":"PG_PASSWORD_MAIN","compression":"brotli"}]', /not a pg_dump compression/],
+    ["two targets with one name", '[{"engine":"mongodb","name":"a","uriEnv":"MONGO_URI_EVENTS"},{"engine":"mongodb","name":"a","uriEnv":"MONGO_URI_EVENTS"}]', /two mongodb targets are named 'a'/],
+    ["a name that breaks the key", '[{"engine":"mongodb","name":"a/b","uriEnv":"MONGO_URI_EVENTS"}]', /cannot be part of an S3 key/],
+  ])("refuses %s", (_case, value, message) => {
+    expect(() => parseSettings({ ...env, BACKUP_TARGETS: value })).toThrow(message);
+    expect(() => parseSettings({ ...env, BACKUP_TARGETS: value })).toThrow(SettingsError);
+  });
+});
+
+describe("other settings", () => {
+  it("reads host:port and IPv6 literals", () => {
+    expect(parseHostPort("db:6543", "K")).toEqual({ host: "db", port: 6543 });
+    expect(parseHostPort("[::1]:5433", "K")).toEqual({ host: "::1", port: 5433 });
+    expect(parseHostPort("db.example.com", "K")).toEqual({ host: "db.example.com", port: 5432 });
+    expect(() => parseHostPort("db:99999", "PG_DB_HOST")).toThrow(/PG_DB_HOST='db:99999' has a port outside/);
+  });
+
+  it("reads the S3 endpoint, path style and part size", () => {
+    const s = parseSettings({ ...blog, AWS_ENDPOINT_URL: "http://127.0.0.1:9000", S3_FORCE_PATH_STYLE: "true", S3_PART_SIZE_MB: "8" });
+    expect(s.s3).toMatchObject({ endpoint: "http://127.0.0.1:9000", forcePathStyle: true, partSizeBytes: 8 * 1024 * 1024 });
+    expect(parseSettings({ ...blog, AWS_ENDPOINT_URL_S3: "http://s3", AWS_ENDPOINT_URL: "http://other" }).s3.endpoint).toBe("http://s3");
+    expect(() => parseSettings({ ...blog, S3_PART_SIZE_MB: "4" })).toThrow(/below S3's 5 MiB minimum/);
+    expect(() => parseSettings({ ...blog, S3_FORCE_PATH_STYLE: "yes" })).toThrow(/S3_FORCE_PATH_STYLE='yes' must be true or false/);
+  });
+
+  it("applies PG_DUMP_COMPRESSION to targets that set none, and checks BACKUP_TIMEZONE", () => {
+    expect(parseSettings({ ...blog, PG_DUMP_COMPRESSION: "gzip:1" }).targets[0]).toMatchObject({ compression: "gzip:1" });
+    expect(parseSettings({ ...blog, BACKUP_TIMEZONE: "Asia/Singapore" }).timeZone).toBe("Asia/Singapore");
+    expect(() => parseSettings({ ...blog, BACKUP_TIMEZONE: "UTC+8" })).toThrow(/BACKUP_TIMEZONE='UTC\+8' is not an IANA time zone/);
+  });
+});
