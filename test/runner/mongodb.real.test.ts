@@ -33,8 +33,8 @@ if (missing.length > 0) {
     client = await MongoClient.connect(uri!);
     const db = client.db("dbbackup_src");
     await db.dropDatabase();
-    await db.collection("customers").insertMany(Array.from({ length: 500 }, (_, i) => ({ _id: i, name: `Customer ${i} ✓ 王芳`, tags: [`t${i % 5}`], nested: { n: i, at: new Date(Date.UTC(2024, 9, 27, 10, i % 60)) } })));
-    await db.collection("orders").insertMany(Array.from({ length: 2000 }, (_, i) => ({ _id: i, customer: i % 500, amount: i * 1.25 })));
+    await db.collection<{ _id: number }>("customers").insertMany(Array.from({ length: 500 }, (_, i) => ({ _id: i, name: `Customer ${i} ✓ 王芳`, tags: [`t${i % 5}`], nested: { n: i, at: new Date(Date.UTC(2024, 9, 27, 10, i % 60)) } })));
+    await db.collection<{ _id: number }>("orders").insertMany(Array.from({ length: 2000 }, (_, i) => ({ _id: i, customer: i % 500, amount: i * 1.25 })));
     await db.collection("orders").createIndex({ customer: 1 });
   });
 

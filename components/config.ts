@@ -1,0 +1,298 @@
+/**
+ * The stack configuration: one schema, read by the program (index.ts), the offline synth and the tests.
+ * Every value is checked at program start; an error names the key and says how to fix it.
+ */
+
+export const project = "db-backup";
+
+/** A PostgreSQL database to back up; its password is the secret config value `<name>-password`. */
+export interface PostgresTargetConfig {
+  engine: "postgres";
+  name: string;
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  /** Neon's endpoint ID (e.g. ep-aged-morning-26453078), sent as libpq `options=endpoint=…` for SNI-less clients. */
+  neonEndpoint?: string;
+  sslmode?: string;
+  compression?: string;
+}
+
+/** A MongoDB deployment to back up; its connection string is the secret config value `<name>-uri`. */
+export interface MongoTargetConfig {
+  engine: "mongodb";
+  name: string;
+  database?: string;
+}
+
+export type TargetConfig = PostgresTargetConfig | MongoTargetConfig;
+
+export type Architecture = "amd64" | "arm64";
+
+/** Everything that differs per stage, validated, with defaults applied. */
+export interface StackConfig {
+  stage: string;
+  targets: TargetConfig[];
+  /** EventBridge Scheduler expression: rate(…) or cron(…). */
+  schedule: string;
+  /** IANA time zone the cron expression is read in. Default UTC. */
+  scheduleTimezone: string;
+  /** Whether the schedule is enabled. Default true. */
+  scheduleEnabled: boolean;
+  /** Scheduler retries when a task cannot be started. Default 2. */
+  retryAttempts: number;
+  /** How long the scheduler keeps retrying, in seconds. Default 3600. */
+  retryWindowSeconds: number;
+  /** Days a backup is kept before S3 expires it. Default 30. */
+  backupRetentionDays: number;
+  /** Days an overwritten or deleted backup version is kept. Default 7. */
+  noncurrentRetentionDays: number;
+  /** Days the task's logs are kept; one of CloudWatch's allowed values. Default 30. */
+  logRetentionDays: number;
+  /** Fargate task CPU units. Default 512. */
+  cpu: number;
+  /** Fargate task memory in MiB. Default 1024. */
+  memory: number;
+  /** Fargate ephemeral storage in GiB (21-200). Default 21. */
+  ephemeralStorageGiB: number;
+  /** CPU architecture of the image and the task. Default amd64. */
+  architecture: Architecture;
+  /** ECS Container Insights on the cluster. Default false. */
+  containerInsights: boolean;
+  /** An existing bucket to write to; when unset the stack creates one. */
+  bucketName?: string;
+  /** Encrypt the created bucket with a KMS key of its own instead of SSE-S3. Default false. */
+  kmsEncryption: boolean;
+  /** E-mail address subscribed to the alert topic. Default none. */
+  alertEmail?: string;
+  /** Alarm when no backup succeeded for this many hours. Default 26. */
+  staleAfterHours: number;
+  /** VPC to run in; the default VPC when unset. */
+  vpcId?: string;
+  /** Subnets to run in; the default VPC's default subnets when unset. Required with vpcId. */
+  subnetIds?: string[];
+  /** Give the task a public IP (needed without NAT). Default true in the default VPC, false otherwise. */
+  assignPublicIp: boolean;
+  /** How many images the ECR repository keeps. Default 10. */
+  imagesToKeep: number;
+  /** A target still running after this many minutes is stopped and reported as failed. Default 360. */
+  targetTimeoutMinutes: number;
+}
+
+export class ConfigError extends Error {
+  constructor(key: string, message: string) {
+    super(`${project}:${key}: ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Reads raw values; pulumi.Config in the program, a plain map in the synth and the tests. */
+export interface ConfigSource {
+  get(key: string): string | undefined;
+}
+
+/** CloudWatch Logs' allowed retention periods, in days. */
+export const logRetentionValues = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+/** Fargate's CPU units and the memory (MiB) each allows. */
+export function fargateMemoryChoices(cpu: number): number[] {
+  const range = (from: number, to: number, step: number) => Array.from({ length: (to - from) / step + 1 }, (_, i) => from + i * step);
+  switch (cpu) {
+    case 256: return [512, 1024, 2048];
+    case 512: return range(1024, 4096, 1024);
+    case 1024: return range(2048, 8192, 1024);
+    case 2048: return range(4096, 16384, 1024);
+    case 4096: return range(8192, 30720, 1024);
+    case 8192: return range(16384, 61440, 4096);
+    case 16384: return range(32768, 122880, 8192);
+    default: return [];
+  }
+}
+
+const rateExpression = /^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$/;
+const cronExpression = /^cron\(\s*(\S+\s+){5}\S+\s*\)$/;
+
+/** Checks an EventBridge Scheduler rate(…) or cron(…) expression; returns an error message or undefined. */
+export function scheduleProblem(expression: string): string | undefined {
+  const rate = rateExpression.exec(expression);
+  if (rate) {
+    const [, value, unit] = rate;
+    if (Number(value) < 1) return `'${expression}' must have a value of at least 1`;
+    if ((Number(value) === 1) !== !unit.endsWith("s")) return `'${expression}' must say ${Number(value) === 1 ? unit.replace(/s$/, "") : unit + "s"}`;
+    return undefined;
+  }
+  if (cronExpression.test(expression)) {
+    const fields = expression.slice(5, -1).trim().split(/\s+/);
+    // Scheduler's cron has six fields; day-of-month and day-of-week cannot both be given: one must be '?'.
+    if (fields[2] !== "?" && fields[4] !== "?") return `'${expression}' must use '?' in day-of-month or day-of-week (e.g. cron(0 3 * * ? *))`;
+    return undefined;
+  }
+  return `'${expression}' is not a rate(...) or cron(...) expression (e.g. rate(1 hour), cron(0 3 * * ? *))`;
+}
+
+function isValidTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    return zone.includes("/") || zone === "UTC";
+  } catch {
+    return false;
+  }
+}
+
+const targetNamePattern = /^[a-z][a-z0-9-]{0,30}$/;
+
+/** The secret config key holding a target's password or connection string. */
+export function secretKeyOf(target: TargetConfig): string {
+  return target.engine === "postgres" ? `${target.name}-password` : `${target.name}-uri`;
+}
+
+function parseJson(source: ConfigSource, key: string): unknown {
+  const raw = source.get(key);
+  if (raw === undefined) return undefined;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+function str(obj: Record<string, unknown>, field: string, key: string, optional = false): string | undefined {
+  const value = obj[field];
+  if (value === undefined || value === null || value === "") {
+    if (optional) return undefined;
+    throw new ConfigError(key, `'${field}' is missing`);
+  }
+  if (typeof value !== "string") throw new ConfigError(key, `'${field}' must be a string`);
+  return value;
+}
+
+function parseTarget(raw: unknown, index: number): TargetConfig {
+  const key = `targets[${index}]`;
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError(key, "must be an object with engine and name");
+  const obj = raw as Record<string, unknown>;
+  const name = str(obj, "name", key)!;
+  if (!targetNamePattern.test(name)) {
+    throw new ConfigError(key, `name '${name}' must start with a letter and hold only lowercase letters, digits and '-' (at most 31): it names the secret '${name}-password' and the backups' S3 prefix`);
+  }
+  const engine = str(obj, "engine", key);
+  if (engine === "postgres") {
+    const port = obj.port ?? 5432;
+    if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError(key, "'port' must be a whole number from 1 to 65535");
+    const sslmode = str(obj, "sslmode", key, true);
+    const sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
+    if (sslmode !== undefined && !sslModes.includes(sslmode)) throw new ConfigError(key, `'sslmode' must be one of ${sslModes.join(", ")}`);
+    const neonEndpoint = str(obj, "neonEndpoint", key, true);
+    if (neonEndpoint !== undefined && !/^ep-[a-z0-9-]+$/.test(neonEndpoint)) {
+      throw new ConfigError(key, `'neonEndpoint' is Neon's endpoint ID, like ep-aged-morning-26453078 (the first label of the host), not '${neonEndpoint}'`);
+    }
+    const compression = str(obj, "compression", key, true);
+    if (compression !== undefined && !/^(none|\d|(gzip|lz4|zstd)(:\d{1,2})?)$/.test(compression)) {
+      throw new ConfigError(key, `'compression' must be a pg_dump compression: 0-9, none, gzip[:N], lz4[:N] or zstd[:N]`);
+    }
+    return {
+      engine,
+      name,
+      host: str(obj, "host", key)!,
+      port,
+      database: str(obj, "database", key)!,
+      user: str(obj, "user", key)!,
+      neonEndpoint,
+      // Neon only accepts TLS; say so rather than rely on libpq's "prefer".
+      sslmode: sslmode ?? (neonEndpoint ? "require" : undefined),
+      compression,
+    };
+  }
+  if (engine === "mongodb") return { engine, name, database: str(obj, "database", key, true) };
+  throw new ConfigError(key, `engine '${engine}' is not supported: use "postgres" or "mongodb"`);
+}
+
+function integer(source: ConfigSource, key: string, fallback: number, min: number, max: number): number {
+  const raw = source.get(key);
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(key, `'${raw}' must be a whole number from ${min} to ${max}`);
+  return value;
+}
+
+function boolean(source: ConfigSource, key: string, fallback: boolean): boolean {
+  const raw = source.get(key);
+  if (raw === undefined || raw === "") return fallback;
+  if (raw !== "true" && raw !== "false") throw new ConfigError(key, `'${raw}' must be true or false`);
+  return raw === "true";
+}
+
+/** Parses and checks the whole stack configuration; throws ConfigError naming the first bad key. */
+export function parseStackConfig(source: ConfigSource, stage: string): StackConfig {
+  if (!/^[a-z][a-z0-9-]{0,19}$/.test(stage)) throw new ConfigError("(stack)", `stack name '${stage}' is used in resource names and S3 keys: use lowercase letters, digits and '-'`);
+
+  const rawTargets = parseJson(source, "targets");
+  if (!Array.isArray(rawTargets) || rawTargets.length === 0) {
+    throw new ConfigError("targets", "must be a list of at least one database, e.g. [{ name: main, engine: postgres, host: …, database: …, user: … }]");
+  }
+  const targets = rawTargets.map(parseTarget);
+  const names = targets.map((t) => t.name);
+  const duplicate = names.find((n, i) => names.indexOf(n) !== i);
+  if (duplicate) throw new ConfigError("targets", `two targets are named '${duplicate}'`);
+
+  const schedule = source.get("schedule")?.trim();
+  if (!schedule) throw new ConfigError("schedule", "is missing: set a rate(...) or cron(...) expression, e.g. `pulumi config set schedule 'cron(0 3 * * ? *)'`");
+  const scheduleError = scheduleProblem(schedule);
+  if (scheduleError) throw new ConfigError("schedule", scheduleError);
+
+  const scheduleTimezone = source.get("scheduleTimezone") ?? "UTC";
+  if (!isValidTimeZone(scheduleTimezone)) throw new ConfigError("scheduleTimezone", `'${scheduleTimezone}' is not an IANA time zone (e.g. Asia/Singapore, Europe/Berlin, UTC)`);
+
+  const logRetentionDays = integer(source, "logRetentionDays", 30, 1, 3653);
+  if (!logRetentionValues.includes(logRetentionDays)) throw new ConfigError("logRetentionDays", `${logRetentionDays} is not a CloudWatch retention: use one of ${logRetentionValues.join(", ")}`);
+
+  const cpu = integer(source, "cpu", 512, 256, 16384);
+  const memory = integer(source, "memory", 1024, 512, 122880);
+  const allowed = fargateMemoryChoices(cpu);
+  if (allowed.length === 0) throw new ConfigError("cpu", `${cpu} is not a Fargate CPU size: use 256, 512, 1024, 2048, 4096, 8192 or 16384`);
+  if (!allowed.includes(memory)) throw new ConfigError("memory", `${memory} MiB does not go with cpu ${cpu} on Fargate: use one of ${allowed.join(", ")}`);
+
+  const architecture = source.get("architecture") ?? "amd64";
+  if (architecture !== "amd64" && architecture !== "arm64") throw new ConfigError("architecture", `'${architecture}' must be amd64 or arm64`);
+
+  const bucketName = source.get("bucketName") || undefined;
+  if (bucketName !== undefined && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucketName)) throw new ConfigError("bucketName", `'${bucketName}' is not an S3 bucket name`);
+
+  const alertEmail = source.get("alertEmail") || undefined;
+  if (alertEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alertEmail)) throw new ConfigError("alertEmail", `'${alertEmail}' is not an e-mail address`);
+
+  const vpcId = source.get("vpcId") || undefined;
+  const subnetIds = parseJson(source, "subnetIds");
+  if (subnetIds !== undefined && (!Array.isArray(subnetIds) || subnetIds.length === 0 || !subnetIds.every((s) => typeof s === "string" && /^subnet-[0-9a-f]+$/.test(s)))) {
+    throw new ConfigError("subnetIds", "must be a list of subnet IDs like subnet-0123abcd");
+  }
+  if ((vpcId === undefined) !== (subnetIds === undefined)) throw new ConfigError(vpcId ? "subnetIds" : "vpcId", "vpcId and subnetIds go together: set both, or neither for the default VPC");
+
+  const backupRetentionDays = integer(source, "backupRetentionDays", 30, 1, 3650);
+  return {
+    stage,
+    targets,
+    schedule,
+    scheduleTimezone,
+    scheduleEnabled: boolean(source, "scheduleEnabled", true),
+    retryAttempts: integer(source, "retryAttempts", 2, 0, 185),
+    retryWindowSeconds: integer(source, "retryWindowSeconds", 3600, 60, 86400),
+    backupRetentionDays,
+    noncurrentRetentionDays: integer(source, "noncurrentRetentionDays", 7, 1, 3650),
+    logRetentionDays,
+    cpu,
+    memory,
+    ephemeralStorageGiB: integer(source, "ephemeralStorageGiB", 21, 21, 200),
+    architecture,
+    containerInsights: boolean(source, "containerInsights", false),
+    bucketName,
+    kmsEncryption: boolean(source, "kmsEncryption", false),
+    alertEmail,
+    staleAfterHours: integer(source, "staleAfterHours", 26, 2, 168),
+    vpcId,
+    subnetIds: subnetIds as string[] | undefined,
+    assignPublicIp: boolean(source, "assignPublicIp", vpcId === undefined),
+    imagesToKeep: integer(source, "imagesToKeep", 10, 1, 1000),
+    targetTimeoutMinutes: integer(source, "targetTimeoutMinutes", 360, 5, 7 * 24 * 60),
+  };
+}

@@ -1,0 +1,166 @@
+/**
+ * The IAM and resource policy documents, as pure functions of ARNs, so each can be read and evaluated
+ * in a test without any mock. Every grant names its resource; the only "*" resource is
+ * ecr:GetAuthorizationToken, which AWS defines on no resource.
+ */
+
+export interface Statement {
+  Sid: string;
+  Effect: "Allow" | "Deny";
+  Action: string | string[];
+  Resource: string | string[];
+  Principal?: Record<string, string | string[]> | "*";
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+
+export interface PolicyDocument {
+  Version: "2012-10-17";
+  Statement: Statement[];
+}
+
+const doc = (...statements: Statement[]): PolicyDocument => ({ Version: "2012-10-17", Statement: statements });
+
+/** Who may assume a role: one service, and only on behalf of this account (confused-deputy guard). */
+export function assumeRolePolicy(service: string, accountId: string): PolicyDocument {
+  return doc({
+    Sid: "AssumedByService",
+    Effect: "Allow",
+    Principal: { Service: service },
+    Action: "sts:AssumeRole",
+    Resource: "*",
+    Condition: { StringEquals: { "aws:SourceAccount": accountId } },
+  });
+}
+
+/** Assume-role documents carry no Resource; IAM rejects one that does. */
+export function trustPolicyJson(policy: PolicyDocument): string {
+  return JSON.stringify({ ...policy, Statement: policy.Statement.map(({ Resource: _resource, ...rest }) => rest) });
+}
+
+export interface ExecutionRoleInputs {
+  repositoryArn: string;
+  logGroupArn: string;
+  parameterArns: string[];
+}
+
+/** What ECS needs to start the task: pull its image, write its logs, read exactly its own secrets. */
+export function executionRolePolicy(i: ExecutionRoleInputs): PolicyDocument {
+  return doc(
+    { Sid: "EcrLogin", Effect: "Allow", Action: "ecr:GetAuthorizationToken", Resource: "*" },
+    { Sid: "PullImage", Effect: "Allow", Action: ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], Resource: i.repositoryArn },
+    { Sid: "WriteLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: `${i.logGroupArn}:log-stream:*` },
+    { Sid: "ReadOwnSecrets", Effect: "Allow", Action: "ssm:GetParameters", Resource: i.parameterArns },
+  );
+}
+
+export interface TaskRoleInputs {
+  bucketArn: string;
+  stage: string;
+  kmsKeyArn?: string;
+}
+
+/**
+ * What the backup itself may do: write new objects under its own stage's prefix, and abort the
+ * multipart uploads it started. No read, no delete, no list, no other prefix, no other bucket.
+ */
+export function taskRolePolicy(i: TaskRoleInputs): PolicyDocument {
+  const statements: Statement[] = [
+    { Sid: "WriteOwnStageBackups", Effect: "Allow", Action: ["s3:PutObject", "s3:AbortMultipartUpload"], Resource: `${i.bucketArn}/${i.stage}/*` },
+  ];
+  if (i.kmsKeyArn) {
+    // Multipart uploads to an SSE-KMS bucket need Decrypt too (S3 reads the data key back to join parts).
+    statements.push({
+      Sid: "EncryptWithBucketKey",
+      Effect: "Allow",
+      Action: ["kms:GenerateDataKey", "kms:Decrypt"],
+      Resource: i.kmsKeyArn,
+      Condition: { StringLike: { "kms:EncryptionContext:aws:s3:arn": `${i.bucketArn}/${i.stage}/*` } },
+    });
+  }
+  return doc(...statements);
+}
+
+export interface SchedulerRoleInputs {
+  region: string;
+  accountId: string;
+  partition: string;
+  family: string;
+  clusterArn: string;
+  executionRoleArn: string;
+  taskRoleArn: string;
+  deadLetterQueueArn: string;
+}
+
+/** What EventBridge Scheduler may do: run this task family on this cluster, pass its two roles, use its DLQ. */
+export function schedulerRolePolicy(i: SchedulerRoleInputs): PolicyDocument {
+  const family = `arn:${i.partition}:ecs:${i.region}:${i.accountId}:task-definition/${i.family}:*`;
+  return doc(
+    { Sid: "RunBackupTask", Effect: "Allow", Action: "ecs:RunTask", Resource: family, Condition: { ArnEquals: { "ecs:cluster": i.clusterArn } } },
+    {
+      Sid: "TagStartedTask",
+      Effect: "Allow",
+      Action: "ecs:TagResource",
+      Resource: `arn:${i.partition}:ecs:${i.region}:${i.accountId}:task/*`,
+      Condition: { StringEquals: { "ecs:CreateAction": "RunTask" } },
+    },
+    {
+      Sid: "PassTaskRoles",
+      Effect: "Allow",
+      Action: "iam:PassRole",
+      Resource: [i.executionRoleArn, i.taskRoleArn],
+      Condition: { StringEquals: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } },
+    },
+    { Sid: "DeadLetters", Effect: "Allow", Action: "sqs:SendMessage", Resource: i.deadLetterQueueArn },
+  );
+}
+
+/** The bucket refuses every request that does not come over TLS. */
+export function bucketPolicy(bucketArn: string): PolicyDocument {
+  return doc({
+    Sid: "DenyPlainHttp",
+    Effect: "Deny",
+    Principal: "*",
+    Action: "s3:*",
+    Resource: [bucketArn, `${bucketArn}/*`],
+    Condition: { Bool: { "aws:SecureTransport": "false" } },
+  });
+}
+
+/** Only this stack's EventBridge rule and CloudWatch alarms may publish alerts. */
+export function alertTopicPolicy(topicArn: string, ruleArn: string, accountId: string): PolicyDocument {
+  return doc(
+    {
+      Sid: "TaskFailureRule",
+      Effect: "Allow",
+      Principal: { Service: "events.amazonaws.com" },
+      Action: "sns:Publish",
+      Resource: topicArn,
+      Condition: { ArnEquals: { "aws:SourceArn": ruleArn } },
+    },
+    {
+      Sid: "Alarms",
+      Effect: "Allow",
+      Principal: { Service: "cloudwatch.amazonaws.com" },
+      Action: "sns:Publish",
+      Resource: topicArn,
+      Condition: { StringEquals: { "aws:SourceAccount": accountId } },
+    },
+  );
+}
+
+/**
+ * ECS task state changes of this family on this cluster that mean a failed backup: a container that
+ * exited non-zero (a failed target, an OOM kill), or a task that never started.
+ */
+export function taskFailurePattern(clusterArn: string, taskDefinitionFamilyArnPrefix: string): Record<string, unknown> {
+  return {
+    source: ["aws.ecs"],
+    "detail-type": ["ECS Task State Change"],
+    detail: {
+      clusterArn: [clusterArn],
+      taskDefinitionArn: [{ prefix: taskDefinitionFamilyArnPrefix }],
+      lastStatus: ["STOPPED"],
+      $or: [{ containers: { exitCode: [{ "anything-but": 0 }] } }, { stopCode: ["TaskFailedToStart"] }],
+    },
+  };
+}

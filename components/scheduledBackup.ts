@@ -1,0 +1,312 @@
+import * as path from "node:path";
+import * as aws from "@pulumi/aws";
+import * as dockerBuild from "@pulumi/docker-build";
+import * as pulumi from "@pulumi/pulumi";
+import { secretKeyOf, type StackConfig } from "./config";
+import {
+  alertTopicPolicy,
+  assumeRolePolicy,
+  bucketPolicy,
+  executionRolePolicy,
+  schedulerRolePolicy,
+  taskFailurePattern,
+  taskRolePolicy,
+  trustPolicyJson,
+} from "./policies";
+import { buildContainerDefinitions, scratchVolume } from "./taskDefinition";
+
+export interface ScheduledBackupArgs {
+  /** The validated stack configuration (components/config.ts); its defaults are applied there. */
+  config: StackConfig;
+  /** The secret value per target name: its PostgreSQL password or MongoDB connection string. */
+  secrets: Record<string, pulumi.Input<string>>;
+  /** Build context of the backup image. Default: the repository root (the Dockerfile is image/Dockerfile). */
+  imageContext?: string;
+}
+
+/**
+ * One stage's scheduled backup: the image in ECR, an ECS cluster and Fargate task definition, its
+ * secrets in SSM Parameter Store, the log group, least-privilege roles, an EventBridge Scheduler
+ * schedule with retries and a dead-letter queue, the backup bucket, and alerts for every failure.
+ */
+export class ScheduledBackup extends pulumi.ComponentResource {
+  /** Name of the bucket the backups are written to. */
+  public readonly bucketName: pulumi.Output<string>;
+  /** Name of the ECS cluster the task runs on. */
+  public readonly clusterName: pulumi.Output<string>;
+  /** ARN of the current task definition revision. */
+  public readonly taskDefinitionArn: pulumi.Output<string>;
+  /** Name of the CloudWatch log group of the task. */
+  public readonly logGroupName: pulumi.Output<string>;
+  /** Name of the EventBridge Scheduler schedule. */
+  public readonly scheduleName: pulumi.Output<string>;
+  /** The image the task runs, pinned by digest. */
+  public readonly imageRef: pulumi.Output<string>;
+  /** ARN of the SNS topic that receives failure alerts. */
+  public readonly alertTopicArn: pulumi.Output<string>;
+  /** A ready `aws ecs run-task …` command that starts a backup now, with the schedule's network settings. */
+  public readonly runTaskCommand: pulumi.Output<string>;
+
+  constructor(name: string, args: ScheduledBackupArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("db-backup:index:ScheduledBackup", name, {}, opts);
+    const cfg = args.config;
+    const parent = { parent: this };
+    const tags = { "db-backup:stage": cfg.stage };
+
+    const identity = aws.getCallerIdentityOutput({}, parent);
+    const region = aws.getRegionOutput({}, parent).region;
+    const partition = aws.getPartitionOutput({}, parent).partition;
+
+    // Image: built from image/, pushed to this stage's repository, referenced by digest.
+    const repository = new aws.ecr.Repository(`${name}-image`, {
+      imageScanningConfiguration: { scanOnPush: true },
+      imageTagMutability: "MUTABLE",
+      encryptionConfigurations: [{ encryptionType: "AES256" }],
+      tags,
+    }, parent);
+    new aws.ecr.LifecyclePolicy(`${name}-image`, {
+      repository: repository.name,
+      policy: pulumi.jsonStringify({
+        rules: [{
+          rulePriority: 1,
+          description: `keep the last ${cfg.imagesToKeep} images`,
+          selection: { tagStatus: "any", countType: "imageCountMoreThan", countNumber: cfg.imagesToKeep },
+          action: { type: "expire" },
+        }],
+      }),
+    }, parent);
+    const registryAuth = aws.ecr.getAuthorizationTokenOutput({ registryId: repository.registryId }, parent);
+    const context = args.imageContext ?? path.join(__dirname, "..");
+    const image = new dockerBuild.Image(`${name}-image`, {
+      context: { location: context },
+      dockerfile: { location: path.join(context, "image", "Dockerfile") },
+      platforms: [cfg.architecture === "arm64" ? "linux/arm64" : "linux/amd64"],
+      push: true,
+      buildOnPreview: false,
+      tags: [pulumi.interpolate`${repository.repositoryUrl}:${cfg.stage}`],
+      registries: [{ address: repository.repositoryUrl, username: registryAuth.userName, password: pulumi.secret(registryAuth.password) }],
+    }, parent);
+    this.imageRef = pulumi.interpolate`${repository.repositoryUrl}@${image.digest}`;
+
+    // Bucket: created and locked down, or an existing one named in config.
+    let bucketName: pulumi.Output<string>;
+    let kmsKeyArn: pulumi.Output<string> | undefined;
+    if (cfg.bucketName) {
+      bucketName = pulumi.output(cfg.bucketName);
+    } else {
+      const bucket = new aws.s3.Bucket(`${name}-backups`, { forceDestroy: false, tags }, { ...parent, protect: cfg.stage === "prod" });
+      bucketName = bucket.bucket;
+      if (cfg.kmsEncryption) {
+        const key = new aws.kms.Key(`${name}-backups`, { description: `db-backup ${cfg.stage} backups`, enableKeyRotation: true, deletionWindowInDays: 30, tags }, parent);
+        kmsKeyArn = key.arn;
+      }
+      new aws.s3.BucketServerSideEncryptionConfiguration(`${name}-backups`, {
+        bucket: bucket.id,
+        rules: [{
+          applyServerSideEncryptionByDefault: kmsKeyArn ? { sseAlgorithm: "aws:kms", kmsMasterKeyId: kmsKeyArn } : { sseAlgorithm: "AES256" },
+          bucketKeyEnabled: kmsKeyArn !== undefined,
+        }],
+      }, parent);
+      new aws.s3.BucketVersioning(`${name}-backups`, { bucket: bucket.id, versioningConfiguration: { status: "Enabled" } }, parent);
+      const publicAccess = new aws.s3.BucketPublicAccessBlock(`${name}-backups`, {
+        bucket: bucket.id,
+        blockPublicAcls: true,
+        blockPublicPolicy: true,
+        ignorePublicAcls: true,
+        restrictPublicBuckets: true,
+      }, parent);
+      new aws.s3.BucketOwnershipControls(`${name}-backups`, { bucket: bucket.id, rule: { objectOwnership: "BucketOwnerEnforced" } }, parent);
+      new aws.s3.BucketPolicy(`${name}-backups`, { bucket: bucket.id, policy: pulumi.jsonStringify(bucket.arn.apply(bucketPolicy)) }, { ...parent, dependsOn: [publicAccess] });
+      new aws.s3.BucketLifecycleConfiguration(`${name}-backups`, {
+        bucket: bucket.id,
+        rules: [
+          { id: "expire-backups", status: "Enabled", filter: { prefix: `${cfg.stage}/` }, expiration: { days: cfg.backupRetentionDays } },
+          { id: "expire-noncurrent-versions", status: "Enabled", filter: {}, noncurrentVersionExpiration: { noncurrentDays: cfg.noncurrentRetentionDays } },
+          { id: "abort-incomplete-uploads", status: "Enabled", filter: {}, abortIncompleteMultipartUpload: { daysAfterInitiation: 1 } },
+        ],
+      }, parent);
+    }
+    this.bucketName = bucketName;
+    const bucketArn = pulumi.interpolate`arn:${partition}:s3:::${bucketName}`;
+
+    // Cluster and logs.
+    const cluster = new aws.ecs.Cluster(`${name}-cluster`, {
+      settings: [{ name: "containerInsights", value: cfg.containerInsights ? "enabled" : "disabled" }],
+      tags,
+    }, parent);
+    const logGroup = new aws.cloudwatch.LogGroup(`${name}-logs`, { retentionInDays: cfg.logRetentionDays, tags }, parent);
+
+    // Secrets: one SecureString parameter per target, read by the execution role at task start.
+    const parameters = cfg.targets.map((t) => new aws.ssm.Parameter(`${name}-${secretKeyOf(t)}`, {
+      name: `/db-backup/${cfg.stage}/${secretKeyOf(t)}`,
+      description: `db-backup ${cfg.stage}: ${t.engine === "postgres" ? "password" : "connection string"} of target ${t.name}`,
+      type: "SecureString",
+      value: pulumi.secret(args.secrets[t.name]),
+      tags,
+    }, parent));
+    const secretArns = pulumi.all(parameters.map((p) => p.arn)).apply((arns) => Object.fromEntries(cfg.targets.map((t, i) => [t.name, arns[i]])));
+
+    // Roles.
+    const executionRole = new aws.iam.Role(`${name}-execution`, {
+      description: `db-backup ${cfg.stage}: lets ECS pull the image, write logs and read the task's secrets`,
+      assumeRolePolicy: identity.accountId.apply((account) => trustPolicyJson(assumeRolePolicy("ecs-tasks.amazonaws.com", account))),
+      tags,
+    }, parent);
+    new aws.iam.RolePolicy(`${name}-execution`, {
+      role: executionRole.id,
+      policy: pulumi.jsonStringify(pulumi.all([repository.arn, logGroup.arn, pulumi.all(parameters.map((p) => p.arn))])
+        .apply(([repositoryArn, logGroupArn, parameterArns]) => executionRolePolicy({ repositoryArn, logGroupArn, parameterArns }))),
+    }, parent);
+    const taskRole = new aws.iam.Role(`${name}-task`, {
+      description: `db-backup ${cfg.stage}: lets the backup write new objects under ${cfg.stage}/ and nothing else`,
+      assumeRolePolicy: identity.accountId.apply((account) => trustPolicyJson(assumeRolePolicy("ecs-tasks.amazonaws.com", account))),
+      tags,
+    }, parent);
+    new aws.iam.RolePolicy(`${name}-task`, {
+      role: taskRole.id,
+      policy: pulumi.jsonStringify(pulumi.all([bucketArn, kmsKeyArn]).apply(([arn, key]) => taskRolePolicy({ bucketArn: arn, stage: cfg.stage, kmsKeyArn: key }))),
+    }, parent);
+
+    // Task definition.
+    const family = name;
+    const taskDefinition = new aws.ecs.TaskDefinition(`${name}-task`, {
+      family,
+      requiresCompatibilities: ["FARGATE"],
+      networkMode: "awsvpc",
+      cpu: String(cfg.cpu),
+      memory: String(cfg.memory),
+      ephemeralStorage: cfg.ephemeralStorageGiB > 21 ? { sizeInGib: cfg.ephemeralStorageGiB } : undefined,
+      runtimePlatform: { operatingSystemFamily: "LINUX", cpuArchitecture: cfg.architecture === "arm64" ? "ARM64" : "X86_64" },
+      executionRoleArn: executionRole.arn,
+      taskRoleArn: taskRole.arn,
+      volumes: [{ name: scratchVolume }],
+      containerDefinitions: pulumi.jsonStringify(pulumi.all([this.imageRef, bucketName, region, logGroup.name, secretArns])
+        .apply(([imageRef, bucket, reg, group, arns]) => buildContainerDefinitions({ config: cfg, image: imageRef, bucket, region: reg, logGroup: group, secretArns: arns }))),
+      tags,
+    }, parent);
+
+    // Network: egress only; the default VPC with a public IP unless subnets are given.
+    const vpcId = cfg.vpcId ? pulumi.output(cfg.vpcId) : aws.ec2.getVpcOutput({ default: true }, parent).id;
+    const subnetIds = cfg.subnetIds
+      ? pulumi.output(cfg.subnetIds)
+      : aws.ec2.getSubnetsOutput({ filters: [{ name: "vpc-id", values: [vpcId] }, { name: "default-for-az", values: ["true"] }] }, parent).ids;
+    const securityGroup = new aws.ec2.SecurityGroup(`${name}-task`, {
+      description: `db-backup ${cfg.stage}: no inbound; outbound to databases and S3`,
+      vpcId,
+      ingress: [],
+      egress: [{ description: "databases and AWS APIs", protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"] }],
+      tags,
+    }, parent);
+
+    // Schedule: EventBridge Scheduler, in the stage's time zone, with retries and a dead-letter queue.
+    const deadLetters = new aws.sqs.Queue(`${name}-schedule-dlq`, { messageRetentionSeconds: 14 * 24 * 3600, sqsManagedSseEnabled: true, tags }, parent);
+    const schedulerRole = new aws.iam.Role(`${name}-scheduler`, {
+      description: `db-backup ${cfg.stage}: lets EventBridge Scheduler start the backup task`,
+      assumeRolePolicy: identity.accountId.apply((account) => trustPolicyJson(assumeRolePolicy("scheduler.amazonaws.com", account))),
+      tags,
+    }, parent);
+    new aws.iam.RolePolicy(`${name}-scheduler`, {
+      role: schedulerRole.id,
+      policy: pulumi.jsonStringify(pulumi.all([region, identity.accountId, partition, cluster.arn, executionRole.arn, taskRole.arn, deadLetters.arn])
+        .apply(([reg, accountId, part, clusterArn, executionRoleArn, taskRoleArn, deadLetterQueueArn]) =>
+          schedulerRolePolicy({ region: reg, accountId, partition: part, family, clusterArn, executionRoleArn, taskRoleArn, deadLetterQueueArn }))),
+    }, parent);
+    const schedule = new aws.scheduler.Schedule(`${name}-schedule`, {
+      description: `db-backup ${cfg.stage}: ${cfg.schedule} (${cfg.scheduleTimezone})`,
+      scheduleExpression: cfg.schedule,
+      scheduleExpressionTimezone: cfg.scheduleTimezone,
+      state: cfg.scheduleEnabled ? "ENABLED" : "DISABLED",
+      flexibleTimeWindow: { mode: "OFF" },
+      target: {
+        arn: cluster.arn,
+        roleArn: schedulerRole.arn,
+        ecsParameters: {
+          taskDefinitionArn: taskDefinition.arn,
+          launchType: "FARGATE",
+          platformVersion: "LATEST",
+          taskCount: 1,
+          enableEcsManagedTags: true,
+          propagateTags: "TASK_DEFINITION",
+          networkConfiguration: { subnets: subnetIds, securityGroups: [securityGroup.id], assignPublicIp: cfg.assignPublicIp },
+        },
+        retryPolicy: { maximumRetryAttempts: cfg.retryAttempts, maximumEventAgeInSeconds: cfg.retryWindowSeconds },
+        deadLetterConfig: { arn: deadLetters.arn },
+      },
+    }, parent);
+
+    // Alerts: a failed or unstartable task, a schedule that could not start it, and no success for too long.
+    const alerts = new aws.sns.Topic(`${name}-alerts`, { tags }, parent);
+    const failureRule = new aws.cloudwatch.EventRule(`${name}-task-failed`, {
+      description: `db-backup ${cfg.stage}: a backup task stopped with a non-zero exit code or failed to start`,
+      eventPattern: pulumi.jsonStringify(pulumi.all([cluster.arn, region, identity.accountId, partition])
+        .apply(([clusterArn, reg, account, part]) => taskFailurePattern(clusterArn, `arn:${part}:ecs:${reg}:${account}:task-definition/${family}:`))),
+      tags,
+    }, parent);
+    new aws.sns.TopicPolicy(`${name}-alerts`, {
+      arn: alerts.arn,
+      policy: pulumi.jsonStringify(pulumi.all([alerts.arn, failureRule.arn, identity.accountId]).apply(([topic, rule, account]) => alertTopicPolicy(topic, rule, account))),
+    }, parent);
+    new aws.cloudwatch.EventTarget(`${name}-task-failed`, {
+      rule: failureRule.name,
+      arn: alerts.arn,
+      inputTransformer: {
+        inputPaths: { task: "$.detail.taskArn", reason: "$.detail.stoppedReason", stopCode: "$.detail.stopCode", exitCode: "$.detail.containers[0].exitCode" },
+        inputTemplate: `"db-backup ${cfg.stage}: backup task <task> stopped (<stopCode>, exit code <exitCode>): <reason>. The task's log says which target failed and why."`,
+      },
+    }, parent);
+    if (cfg.alertEmail) {
+      new aws.sns.TopicSubscription(`${name}-alerts-email`, { topic: alerts.arn, protocol: "email", endpoint: cfg.alertEmail }, parent);
+    }
+    new aws.cloudwatch.MetricAlarm(`${name}-schedule-dlq`, {
+      alarmDescription: `db-backup ${cfg.stage}: the scheduler could not start the backup task (see the dead-letter queue)`,
+      namespace: "AWS/SQS",
+      metricName: "ApproximateNumberOfMessagesVisible",
+      dimensions: { QueueName: deadLetters.name },
+      statistic: "Maximum",
+      period: 300,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparisonOperator: "GreaterThanThreshold",
+      treatMissingData: "notBreaching",
+      alarmActions: [alerts.arn],
+      tags,
+    }, parent);
+    for (const t of cfg.targets) {
+      new aws.cloudwatch.MetricAlarm(`${name}-${t.name}-stale`, {
+        alarmDescription: `db-backup ${cfg.stage}: no successful backup of ${t.engine}/${t.name} for ${cfg.staleAfterHours} hours`,
+        namespace: "DbBackup",
+        metricName: "BackupSuccess",
+        dimensions: { Stage: cfg.stage, Target: t.name },
+        statistic: "Sum",
+        period: 3600,
+        evaluationPeriods: cfg.staleAfterHours,
+        datapointsToAlarm: cfg.staleAfterHours,
+        threshold: 1,
+        comparisonOperator: "LessThanThreshold",
+        treatMissingData: "breaching",
+        alarmActions: [alerts.arn],
+        okActions: [alerts.arn],
+        tags,
+      }, parent);
+    }
+
+    this.clusterName = cluster.name;
+    this.taskDefinitionArn = taskDefinition.arn;
+    this.logGroupName = logGroup.name;
+    this.scheduleName = schedule.name;
+    this.alertTopicArn = alerts.arn;
+    this.runTaskCommand = pulumi.interpolate`aws ecs run-task --region ${region} --cluster ${cluster.name} --task-definition ${taskDefinition.arn} --launch-type FARGATE --count 1 --network-configuration 'awsvpcConfiguration={subnets=[${subnetIds.apply((ids) => ids.join(","))}],securityGroups=[${securityGroup.id}],assignPublicIp=${cfg.assignPublicIp ? "ENABLED" : "DISABLED"}}'`;
+
+    this.registerOutputs({
+      bucketName: this.bucketName,
+      clusterName: this.clusterName,
+      taskDefinitionArn: this.taskDefinitionArn,
+      logGroupName: this.logGroupName,
+      scheduleName: this.scheduleName,
+      imageRef: this.imageRef,
+      alertTopicArn: this.alertTopicArn,
+      runTaskCommand: this.runTaskCommand,
+    });
+  }
+}
+

@@ -1,0 +1,82 @@
+/**
+ * The container definition and the runner's BACKUP_TARGETS, as pure functions: the resource only
+ * wires ARNs into them (see pulumi-awsx's buildTaskDefinitionArgs for the same split).
+ */
+
+import type { StackConfig, TargetConfig } from "./config";
+
+/** The environment variable that carries a target's secret into the container (from `secrets`, never `environment`). */
+export function secretEnvName(target: TargetConfig): string {
+  const suffix = target.name.toUpperCase().replace(/[^A-Z0-9]/g, "_");
+  return target.engine === "postgres" ? `PG_PASSWORD_${suffix}` : `MONGO_URI_${suffix}`;
+}
+
+/** The runner's target list: connection settings, and the names (not values) of the variables holding secrets. */
+export function runnerTargets(targets: TargetConfig[]): Record<string, unknown>[] {
+  return targets.map((t) =>
+    t.engine === "postgres"
+      ? {
+          name: t.name,
+          engine: t.engine,
+          host: t.host,
+          port: t.port,
+          database: t.database,
+          user: t.user,
+          passwordEnv: secretEnvName(t),
+          ...(t.neonEndpoint ? { options: `endpoint=${t.neonEndpoint}` } : {}),
+          ...(t.sslmode ? { sslmode: t.sslmode } : {}),
+          ...(t.compression ? { compression: t.compression } : {}),
+        }
+      : { name: t.name, engine: t.engine, uriEnv: secretEnvName(t), ...(t.database ? { database: t.database } : {}) },
+  );
+}
+
+export const containerName = "backup";
+/** The runner's user in the image (Dockerfile: USER 10001). */
+export const runnerUser = "10001:10001";
+export const scratchVolume = "tmp";
+
+export interface ContainerInputs {
+  config: StackConfig;
+  image: string;
+  bucket: string;
+  region: string;
+  logGroup: string;
+  /** SSM parameter ARN per target name. */
+  secretArns: Record<string, string>;
+}
+
+export interface KeyValue {
+  name: string;
+  value: string;
+}
+
+/** The one container of the backup task. */
+export function buildContainerDefinitions(i: ContainerInputs): Record<string, unknown>[] {
+  const environment: KeyValue[] = [
+    { name: "STAGE", value: i.config.stage },
+    { name: "S3_BUCKET", value: i.bucket },
+    { name: "AWS_REGION", value: i.region },
+    { name: "BACKUP_TARGETS", value: JSON.stringify(runnerTargets(i.config.targets)) },
+    { name: "BACKUP_TIMEZONE", value: i.config.scheduleTimezone },
+    { name: "BACKUP_TARGET_TIMEOUT_SECONDS", value: String(i.config.targetTimeoutMinutes * 60) },
+  ];
+  return [
+    {
+      name: containerName,
+      image: i.image,
+      essential: true,
+      user: runnerUser,
+      readonlyRootFilesystem: true,
+      // The only writable place: mongodump's private config file lives here, dumps never do.
+      mountPoints: [{ sourceVolume: scratchVolume, containerPath: "/tmp", readOnly: false }],
+      environment,
+      secrets: i.config.targets.map((t) => ({ name: secretEnvName(t), valueFrom: i.secretArns[t.name] })),
+      logConfiguration: {
+        logDriver: "awslogs",
+        options: { "awslogs-group": i.logGroup, "awslogs-region": i.region, "awslogs-stream-prefix": i.config.stage },
+      },
+      stopTimeout: 120,
+    },
+  ];
+}
