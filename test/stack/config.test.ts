@@ -1,0 +1,89 @@
+import { parseStackConfig, scheduleProblem, secretKeyOf, type ConfigSource } from "../../components/config";
+
+const base: Record<string, string> = {
+  targets: JSON.stringify([
+    { name: "app", engine: "postgres", host: "ep-x.neon.tech", database: "app", user: "backup", neonEndpoint: "ep-aged-morning-26453078" },
+    { name: "events", engine: "mongodb", database: "events" },
+  ]),
+  schedule: "rate(1 hour)",
+};
+const source = (over: Record<string, string | undefined> = {}): ConfigSource => {
+  const values = { ...base, ...over };
+  return { get: (key) => values[key] };
+};
+
+it("applies the documented defaults", () => {
+  const c = parseStackConfig(source(), "dev");
+  expect(c).toMatchObject({
+    stage: "dev",
+    schedule: "rate(1 hour)",
+    scheduleTimezone: "UTC",
+    scheduleEnabled: true,
+    retryAttempts: 2,
+    retryWindowSeconds: 3600,
+    backupRetentionDays: 30,
+    noncurrentRetentionDays: 7,
+    logRetentionDays: 30,
+    cpu: 512,
+    memory: 1024,
+    ephemeralStorageGiB: 21,
+    architecture: "amd64",
+    containerInsights: false,
+    kmsEncryption: false,
+    staleAfterHours: 26,
+    assignPublicIp: true,
+    imagesToKeep: 10,
+    targetTimeoutMinutes: 360,
+  });
+  expect(c.targets[0]).toMatchObject({ port: 5432, sslmode: "require" });
+  expect(c.targets.map(secretKeyOf)).toEqual(["app-password", "events-uri"]);
+});
+
+it("private subnets turn the public IP off by default", () => {
+  const c = parseStackConfig(source({ vpcId: "vpc-1", subnetIds: '["subnet-0abc", "subnet-0def"]' }), "prod");
+  expect(c).toMatchObject({ vpcId: "vpc-1", subnetIds: ["subnet-0abc", "subnet-0def"], assignPublicIp: false });
+});
+
+it.each([
+  ["rate(1 hour)", undefined],
+  ["rate(5 minutes)", undefined],
+  ["cron(0 3 * * ? *)", undefined],
+  ["cron(0 9-18 ? * MON-FRI *)", undefined],
+  ["every hour", /is not a rate\(\.\.\.\) or cron\(\.\.\.\) expression/],
+  ["rate(1 hours)", /must say hour/],
+  ["rate(2 hour)", /must say hours/],
+  ["cron(0 3 * * *)", /is not a rate/],
+  ["cron(0 3 * * MON *)", /must use '\?'/],
+])("schedule %s", (expression, problem) => {
+  if (problem) expect(scheduleProblem(expression)).toMatch(problem);
+  else expect(scheduleProblem(expression)).toBeUndefined();
+});
+
+it.each([
+  [{ schedule: "every hour" }, "db-backup:schedule: 'every hour' is not a rate(...) or cron(...) expression"],
+  [{ schedule: undefined }, "db-backup:schedule: is missing"],
+  [{ scheduleTimezone: "UTC+8" }, "db-backup:scheduleTimezone: 'UTC+8' is not an IANA time zone"],
+  [{ targets: undefined }, "db-backup:targets: must be a list of at least one database"],
+  [{ targets: "[]" }, "db-backup:targets: must be a list"],
+  [{ targets: '[{"name":"App","engine":"postgres"}]' }, "db-backup:targets[0]: name 'App' must start with a letter"],
+  [{ targets: '[{"name":"a","engine":"mysql"}]' }, "db-backup:targets[0]: engine 'mysql' is not supported"],
+  [{ targets: '[{"name":"a","engine":"postgres","host":"h","user":"u"}]' }, "db-backup:targets[0]: 'database' is missing"],
+  [{ targets: '[{"name":"a","engine":"postgres","host":"h","user":"u","database":"d","neonEndpoint":"endpoint%3Dep-x"}]' }, "'neonEndpoint' is Neon's endpoint ID"],
+  [{ targets: '[{"name":"a","engine":"mongodb"},{"name":"a","engine":"mongodb"}]' }, "db-backup:targets: two targets are named 'a'"],
+  [{ logRetentionDays: "10" }, "db-backup:logRetentionDays: 10 is not a CloudWatch retention"],
+  [{ cpu: "300" }, "db-backup:cpu: 300 is not a Fargate CPU size"],
+  [{ cpu: "256", memory: "4096" }, "db-backup:memory: 4096 MiB does not go with cpu 256 on Fargate: use one of 512, 1024, 2048"],
+  [{ ephemeralStorageGiB: "500" }, "db-backup:ephemeralStorageGiB: '500' must be a whole number from 21 to 200"],
+  [{ architecture: "x86" }, "db-backup:architecture: 'x86' must be amd64 or arm64"],
+  [{ containerInsights: "yes" }, "db-backup:containerInsights: 'yes' must be true or false"],
+  [{ bucketName: "My_Bucket" }, "db-backup:bucketName: 'My_Bucket' is not an S3 bucket name"],
+  [{ alertEmail: "oncall" }, "db-backup:alertEmail: 'oncall' is not an e-mail address"],
+  [{ vpcId: "vpc-1" }, "db-backup:subnetIds: vpcId and subnetIds go together"],
+  [{ vpcId: "vpc-1", subnetIds: '["sn-1"]' }, "db-backup:subnetIds: must be a list of subnet IDs"],
+])("refuses %j", (over, message) => {
+  expect(() => parseStackConfig(source(over), "dev")).toThrow(message);
+});
+
+it("refuses a stack name that cannot name resources", () => {
+  expect(() => parseStackConfig(source(), "Prod_EU")).toThrow(/stack name 'Prod_EU'/);
+});

@@ -1,0 +1,273 @@
+/**
+ * Every committed stack file rendered through index.ts with Pulumi's runtime mocks (the offline synth),
+ * and the graph checked for meaning: secrets, image pinning, logs, IAM, schedule, bucket and alerts.
+ */
+
+import { readdirSync } from "node:fs";
+import type { RecordedResource } from "../../scripts/lib/mocks";
+import type { SynthResult } from "../../scripts/lib/synth";
+import { allows, denies } from "../support/iam";
+
+const stacks = readdirSync(`${__dirname}/../..`).map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1]).filter((s): s is string => !!s).sort();
+
+async function synth(stack: string, config?: Record<string, string>): Promise<SynthResult> {
+  jest.resetModules();
+  const { synthesize } = await import("../../scripts/lib/synth");
+  return synthesize(stack, config);
+}
+
+it("the committed stacks are dev, prod and uat", () => {
+  expect(stacks).toEqual(["dev", "prod", "uat"]);
+});
+
+describe.each(stacks)("stack %s", (stack) => {
+  let graph: SynthResult;
+  const all = (type: string) => graph.resources.filter((r) => r.type === type);
+  const one = (type: string, suffix = ""): RecordedResource => {
+    const found = all(type).filter((r) => r.name.endsWith(suffix));
+    expect(found).toHaveLength(1);
+    return found[0];
+  };
+  const byArn = (arn: unknown) => graph.resources.find((r) => r.outputs.arn === arn);
+  const policyOf = (roleName: string) => JSON.parse(all("aws:iam/rolePolicy:RolePolicy").find((p) => p.inputs.role === one("aws:iam/role:Role", roleName).outputs.id)!.inputs.policy as string);
+  const container = () => JSON.parse(one("aws:ecs/taskDefinition:TaskDefinition").inputs.containerDefinitions as string)[0];
+
+  beforeAll(async () => {
+    graph = await synth(stack);
+  }, 60000);
+
+  it("renders the whole graph", () => {
+    const types = new Set(graph.resources.map((r) => r.type));
+    for (const type of [
+      "db-backup:index:ScheduledBackup",
+      "aws:ecr/repository:Repository",
+      "aws:ecr/lifecyclePolicy:LifecyclePolicy",
+      "docker-build:index:Image",
+      "aws:ecs/cluster:Cluster",
+      "aws:cloudwatch/logGroup:LogGroup",
+      "aws:ssm/parameter:Parameter",
+      "aws:ecs/taskDefinition:TaskDefinition",
+      "aws:iam/role:Role",
+      "aws:iam/rolePolicy:RolePolicy",
+      "aws:ec2/securityGroup:SecurityGroup",
+      "aws:sqs/queue:Queue",
+      "aws:scheduler/schedule:Schedule",
+      "aws:s3/bucket:Bucket",
+      "aws:sns/topic:Topic",
+      "aws:cloudwatch/eventRule:EventRule",
+      "aws:cloudwatch/eventTarget:EventTarget",
+      "aws:cloudwatch/metricAlarm:MetricAlarm",
+    ]) {
+      expect(types).toContain(type);
+    }
+    expect(Object.keys(graph.outputs).sort()).toEqual(["alertTopicArn", "bucketName", "clusterName", "imageRef", "logGroupName", "runTaskCommand", "scheduleName", "taskDefinitionArn"]);
+    for (const r of graph.resources) expect(r.name).toMatch(new RegExp(`^db-backup-${stack}`));
+  });
+
+  it("keeps every secret out of the task's environment and hands it over by SSM ARN", () => {
+    const c = container();
+    const env = c.environment as { name: string; value: string }[];
+    expect(env.map((e) => e.name).sort()).toEqual(["AWS_REGION", "BACKUP_TARGETS", "BACKUP_TARGET_TIMEOUT_SECONDS", "BACKUP_TIMEZONE", "S3_BUCKET", "STAGE"]);
+    expect(JSON.stringify(env)).not.toMatch(/SYNTH-SECRET|password"?:|mongodb(\+srv)?:\/\//i);
+    const parameters = all("aws:ssm/parameter:Parameter");
+    expect(c.secrets).toHaveLength(parameters.length);
+    for (const secret of c.secrets) {
+      const parameter = byArn(secret.valueFrom)!;
+      expect(parameter.type).toBe("aws:ssm/parameter:Parameter");
+      expect(parameter.inputs).toMatchObject({ type: "SecureString", value: expect.stringMatching(/^SYNTH-SECRET\(db-backup:[a-z0-9-]+-(password|uri)\)$/) });
+    }
+    const targets = JSON.parse(env.find((e) => e.name === "BACKUP_TARGETS")!.value);
+    for (const t of targets) expect(c.secrets.map((s: { name: string }) => s.name)).toContain(t.passwordEnv ?? t.uriEnv);
+  });
+
+  it("pins the image by digest, runs as non-root on a read-only root filesystem, and logs to its log group", () => {
+    const c = container();
+    const image = one("docker-build:index:Image");
+    const repository = one("aws:ecr/repository:Repository");
+    expect(c.image).toBe(`${repository.outputs.repositoryUrl}@${image.outputs.digest}`);
+    expect(c.image).toMatch(/@sha256:[0-9a-f]{64}$/);
+    expect(graph.outputs.imageRef).toBe(c.image);
+    expect(image.inputs).toMatchObject({ push: true, platforms: ["linux/amd64"] });
+    expect(repository.inputs).toMatchObject({ imageScanningConfiguration: { scanOnPush: true } });
+    const lifecycle = JSON.parse(one("aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs.policy as string);
+    expect(lifecycle.rules[0].selection).toMatchObject({ countType: "imageCountMoreThan", countNumber: 10 });
+    expect(c).toMatchObject({ user: "10001:10001", readonlyRootFilesystem: true, essential: true });
+    const logGroup = one("aws:cloudwatch/logGroup:LogGroup");
+    expect(logGroup.inputs.retentionInDays).toBeGreaterThan(0);
+    expect(c.logConfiguration).toEqual({ logDriver: "awslogs", options: { "awslogs-group": logGroup.outputs.name, "awslogs-region": "ap-southeast-1", "awslogs-stream-prefix": stack } });
+    const td = one("aws:ecs/taskDefinition:TaskDefinition");
+    expect(td.inputs).toMatchObject({ requiresCompatibilities: ["FARGATE"], networkMode: "awsvpc", family: `db-backup-${stack}` });
+    expect(byArn(td.inputs.executionRoleArn)?.name).toBe(`db-backup-${stack}-execution`);
+    expect(byArn(td.inputs.taskRoleArn)?.name).toBe(`db-backup-${stack}-task`);
+  });
+
+  it("lets the task role write only new objects under its own stage's prefix", () => {
+    const policy = policyOf("-task");
+    const bucket = `arn:aws:s3:::${graph.outputs.bucketName}`;
+    expect(allows(policy, { action: "s3:PutObject", resource: `${bucket}/${stack}/postgres/app/2024-10-27T10-30-00Z.dump` })).toBe(true);
+    expect(allows(policy, { action: "s3:AbortMultipartUpload", resource: `${bucket}/${stack}/postgres/app/x.dump` })).toBe(true);
+    for (const other of ["dev", "uat", "prod"].filter((s) => s !== stack)) {
+      expect(allows(policy, { action: "s3:PutObject", resource: `${bucket}/${other}/postgres/app/x.dump` })).toBe(false);
+    }
+    expect(allows(policy, { action: "s3:PutObject", resource: `${bucket}/${stack}x/a` })).toBe(false);
+    expect(allows(policy, { action: "s3:PutObject", resource: `arn:aws:s3:::another-bucket/${stack}/x` })).toBe(false);
+    for (const action of ["s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:ListBucket", "s3:PutBucketPolicy", "s3:PutLifecycleConfiguration"]) {
+      expect(allows(policy, { action, resource: `${bucket}/${stack}/postgres/app/x.dump` })).toBe(false);
+      expect(allows(policy, { action, resource: bucket })).toBe(false);
+    }
+  });
+
+  it("lets the execution role pull its image, write its logs and read exactly its own secrets", () => {
+    const policy = policyOf("-execution");
+    const repository = one("aws:ecr/repository:Repository").outputs.arn as string;
+    const logGroup = one("aws:cloudwatch/logGroup:LogGroup").outputs.arn as string;
+    expect(allows(policy, { action: "ecr:BatchGetImage", resource: repository })).toBe(true);
+    expect(allows(policy, { action: "ecr:BatchGetImage", resource: repository.replace(/[^/]+$/, "other") })).toBe(false);
+    expect(allows(policy, { action: "ecr:PutImage", resource: repository })).toBe(false);
+    expect(allows(policy, { action: "logs:PutLogEvents", resource: `${logGroup}:log-stream:${stack}/backup/abc` })).toBe(true);
+    expect(allows(policy, { action: "logs:DeleteLogGroup", resource: logGroup })).toBe(false);
+    for (const p of all("aws:ssm/parameter:Parameter")) expect(allows(policy, { action: "ssm:GetParameters", resource: p.outputs.arn as string })).toBe(true);
+    expect(allows(policy, { action: "ssm:GetParameters", resource: `arn:aws:ssm:ap-southeast-1:123456789012:parameter/db-backup/other/app-password` })).toBe(false);
+    expect(allows(policy, { action: "ssm:PutParameter", resource: all("aws:ssm/parameter:Parameter")[0].outputs.arn as string })).toBe(false);
+  });
+
+  it("lets the scheduler run only this task family on this cluster and pass only its two roles to ECS", () => {
+    const policy = policyOf("-scheduler");
+    const cluster = one("aws:ecs/cluster:Cluster").outputs.arn as string;
+    const td = one("aws:ecs/taskDefinition:TaskDefinition").outputs.arn as string;
+    expect(allows(policy, { action: "ecs:RunTask", resource: td, context: { "ecs:cluster": cluster } })).toBe(true);
+    expect(allows(policy, { action: "ecs:RunTask", resource: td.replace(/:1$/, ":7"), context: { "ecs:cluster": cluster } })).toBe(true);
+    expect(allows(policy, { action: "ecs:RunTask", resource: td, context: { "ecs:cluster": cluster.replace(/[^/]+$/, "other") } })).toBe(false);
+    expect(allows(policy, { action: "ecs:RunTask", resource: td.replace(`db-backup-${stack}:`, "other-family:"), context: { "ecs:cluster": cluster } })).toBe(false);
+    const roles = ["-execution", "-task"].map((n) => one("aws:iam/role:Role", n).outputs.arn as string);
+    for (const role of roles) {
+      expect(allows(policy, { action: "iam:PassRole", resource: role, context: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } })).toBe(true);
+      expect(allows(policy, { action: "iam:PassRole", resource: role, context: { "iam:PassedToService": "lambda.amazonaws.com" } })).toBe(false);
+    }
+    const scheduler = one("aws:iam/role:Role", "-scheduler").outputs.arn as string;
+    expect(allows(policy, { action: "iam:PassRole", resource: scheduler, context: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } })).toBe(false);
+    expect(allows(policy, { action: "sqs:SendMessage", resource: one("aws:sqs/queue:Queue").outputs.arn as string })).toBe(true);
+    const trust = JSON.parse(one("aws:iam/role:Role", "-scheduler").inputs.assumeRolePolicy as string);
+    expect(trust.Statement[0]).toMatchObject({ Principal: { Service: "scheduler.amazonaws.com" }, Condition: { StringEquals: { "aws:SourceAccount": "123456789012" } } });
+  });
+
+  it("schedules this task definition in the stage's time zone, with retries and a dead-letter queue", () => {
+    const schedule = one("aws:scheduler/schedule:Schedule");
+    const target = schedule.inputs.target as Record<string, any>;
+    expect(schedule.inputs.scheduleExpression).toMatch(/^(rate|cron)\(.+\)$/);
+    expect(schedule.inputs.scheduleExpressionTimezone).toBe("Asia/Singapore");
+    expect(schedule.inputs.state).toBe("ENABLED");
+    expect(target.arn).toBe(one("aws:ecs/cluster:Cluster").outputs.arn);
+    expect(target.ecsParameters.taskDefinitionArn).toBe(one("aws:ecs/taskDefinition:TaskDefinition").outputs.arn);
+    expect(target.ecsParameters).toMatchObject({ launchType: "FARGATE", taskCount: 1, networkConfiguration: { assignPublicIp: true } });
+    expect(target.ecsParameters.networkConfiguration.securityGroups).toEqual([one("aws:ec2/securityGroup:SecurityGroup").outputs.id]);
+    expect(target.retryPolicy.maximumRetryAttempts).toBeGreaterThan(0);
+    expect(target.deadLetterConfig.arn).toBe(one("aws:sqs/queue:Queue").outputs.arn);
+    expect(byArn(target.roleArn)?.name).toBe(`db-backup-${stack}-scheduler`);
+    const sg = one("aws:ec2/securityGroup:SecurityGroup");
+    expect(sg.inputs.ingress).toEqual([]);
+  });
+
+  it("creates a private, encrypted, versioned bucket that refuses plain HTTP and expires what it must", () => {
+    const bucket = one("aws:s3/bucket:Bucket");
+    const id = bucket.outputs.id;
+    const onBucket = (type: string) => all(type).filter((r) => r.inputs.bucket === id);
+    expect(graph.outputs.bucketName).toBe(bucket.outputs.bucket);
+    expect(onBucket("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")[0].inputs).toMatchObject({ blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true });
+    expect(onBucket("aws:s3/bucketVersioning:BucketVersioning")[0].inputs).toMatchObject({ versioningConfiguration: { status: "Enabled" } });
+    expect(onBucket("aws:s3/bucketOwnershipControls:BucketOwnershipControls")[0].inputs).toMatchObject({ rule: { objectOwnership: "BucketOwnerEnforced" } });
+    const sse = (onBucket("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")[0].inputs.rules as any[])[0].applyServerSideEncryptionByDefault;
+    if (stack === "prod") expect(sse).toEqual({ sseAlgorithm: "aws:kms", kmsMasterKeyId: one("aws:kms/key:Key").outputs.arn });
+    else expect(sse).toEqual({ sseAlgorithm: "AES256" });
+    const policy = onBucket("aws:s3/bucketPolicy:BucketPolicy")[0].inputs.policy as string;
+    const arn = bucket.outputs.arn as string;
+    expect(denies(policy, { action: "s3:GetObject", resource: `${arn}/x`, context: { "aws:SecureTransport": "false" } })).toBe(true);
+    expect(denies(policy, { action: "s3:ListBucket", resource: arn, context: { "aws:SecureTransport": "false" } })).toBe(true);
+    expect(denies(policy, { action: "s3:GetObject", resource: `${arn}/x`, context: { "aws:SecureTransport": "true" } })).toBe(false);
+    const rules = onBucket("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")[0].inputs.rules as any[];
+    const expected = { dev: [7, 1], uat: [30, 7], prod: [365, 30] }[stack as "dev" | "uat" | "prod"];
+    expect(rules.find((r) => r.expiration)).toMatchObject({ status: "Enabled", filter: { prefix: `${stack}/` }, expiration: { days: expected[0] } });
+    expect(rules.find((r) => r.noncurrentVersionExpiration).noncurrentVersionExpiration).toEqual({ noncurrentDays: expected[1] });
+    expect(rules.find((r) => r.abortIncompleteMultipartUpload).abortIncompleteMultipartUpload).toEqual({ daysAfterInitiation: 1 });
+  });
+
+  it("alerts on a failed or unstartable task, on the dead-letter queue, and on stale backups", () => {
+    const rule = one("aws:cloudwatch/eventRule:EventRule");
+    const pattern = JSON.parse(rule.inputs.eventPattern as string);
+    expect(pattern).toMatchObject({ source: ["aws.ecs"], "detail-type": ["ECS Task State Change"] });
+    expect(pattern.detail.clusterArn).toEqual([one("aws:ecs/cluster:Cluster").outputs.arn]);
+    expect(pattern.detail.taskDefinitionArn).toEqual([{ prefix: `arn:aws:ecs:ap-southeast-1:123456789012:task-definition/db-backup-${stack}:` }]);
+    expect(pattern.detail.$or).toEqual([{ containers: { exitCode: [{ "anything-but": 0 }] } }, { stopCode: ["TaskFailedToStart"] }]);
+    const topic = one("aws:sns/topic:Topic").outputs.arn;
+    expect(one("aws:cloudwatch/eventTarget:EventTarget").inputs).toMatchObject({ rule: rule.outputs.name, arn: topic });
+    const topicPolicy = one("aws:sns/topicPolicy:TopicPolicy").inputs.policy as string;
+    expect(allows(topicPolicy, { action: "sns:Publish", resource: topic as string, context: { "aws:SourceArn": rule.outputs.arn as string } })).toBe(true);
+    expect(allows(topicPolicy, { action: "sns:Publish", resource: topic as string, context: { "aws:SourceArn": "arn:aws:events:ap-southeast-1:123456789012:rule/other" } })).toBe(false);
+    const dlqAlarm = one("aws:cloudwatch/metricAlarm:MetricAlarm", "-schedule-dlq");
+    expect(dlqAlarm.inputs).toMatchObject({ namespace: "AWS/SQS", dimensions: { QueueName: one("aws:sqs/queue:Queue").outputs.name }, alarmActions: [topic] });
+    const stale = all("aws:cloudwatch/metricAlarm:MetricAlarm").filter((a) => a.name.endsWith("-stale"));
+    expect(stale.map((a) => (a.inputs.dimensions as any).Target).sort()).toEqual(["app", "events"]);
+    for (const a of stale) expect(a.inputs).toMatchObject({ namespace: "DbBackup", metricName: "BackupSuccess", treatMissingData: "breaching", alarmActions: [topic] });
+    const email = all("aws:sns/topicSubscription:TopicSubscription");
+    if (stack === "prod") expect(email.map((s) => s.inputs)).toEqual([expect.objectContaining({ protocol: "email", endpoint: "oncall@example.com", topic })]);
+    else expect(email).toEqual([]);
+  });
+
+  it("prints a run-task command with the schedule's network settings", () => {
+    const cmd = graph.outputs.runTaskCommand as string;
+    const net = (one("aws:scheduler/schedule:Schedule").inputs.target as any).ecsParameters.networkConfiguration;
+    expect(cmd).toContain(`--cluster ${graph.outputs.clusterName}`);
+    expect(cmd).toContain(`--task-definition ${graph.outputs.taskDefinitionArn}`);
+    expect(cmd).toContain(`subnets=[${net.subnets.join(",")}],securityGroups=[${net.securityGroups[0]}],assignPublicIp=ENABLED`);
+  });
+});
+
+describe("stage differences", () => {
+  it("differ where the stack files say: schedule, retention, size, insights", async () => {
+    const pick = async (stack: string) => {
+      const g = await synth(stack);
+      const r = (type: string) => g.resources.find((x) => x.type === type)!;
+      return {
+        schedule: r("aws:scheduler/schedule:Schedule").inputs.scheduleExpression,
+        logs: r("aws:cloudwatch/logGroup:LogGroup").inputs.retentionInDays,
+        cpu: r("aws:ecs/taskDefinition:TaskDefinition").inputs.cpu,
+        insights: (r("aws:ecs/cluster:Cluster").inputs.settings as any[])[0].value,
+      };
+    };
+    expect(await pick("dev")).toEqual({ schedule: "cron(0 9-18 ? * MON-FRI *)", logs: 7, cpu: "256", insights: "disabled" });
+    expect(await pick("uat")).toEqual({ schedule: "rate(6 hours)", logs: 30, cpu: "512", insights: "disabled" });
+    expect(await pick("prod")).toEqual({ schedule: "rate(1 hour)", logs: 365, cpu: "1024", insights: "enabled" });
+  }, 60000);
+});
+
+describe("configuration errors", () => {
+  const devConfig = async () => (await import("../../scripts/lib/synth")).readStackFile("dev");
+
+  it("refuses `every hour` as a schedule, naming the key", async () => {
+    await expect(synth("dev", { ...(await devConfig()), "db-backup:schedule": "every hour" })).rejects.toThrow(
+      "db-backup:schedule: 'every hour' is not a rate(...) or cron(...) expression",
+    );
+  });
+
+  it("refuses a secret kept in plain text in a stack file", async () => {
+    await expect(synth("dev", { ...(await devConfig()), "db-backup:app-password": "hunter2" })).rejects.toThrow(/db-backup:app-password: is in plain text in Pulumi.dev.yaml/);
+  });
+
+  it("the program fails on a missing secret with Pulumi's message and the `pulumi config set --secret` command", async () => {
+    jest.resetModules();
+    const pulumi = await import("@pulumi/pulumi");
+    const { AwsMocks } = await import("../../scripts/lib/mocks");
+    pulumi.runtime.setAllConfig({ ...(await devConfig()), "db-backup:events-uri": "mongodb://x" }, ["db-backup:events-uri"]);
+    await pulumi.runtime.setMocks(new AwsMocks("ap-southeast-1"), "db-backup", "dev", false);
+    await expect(import("../../index")).rejects.toThrow(/Missing required configuration variable 'db-backup:app-password'[\s\S]*pulumi config set --secret db-backup:app-password <value>/);
+  });
+
+  it("the program fails on a bad value with the schema's message", async () => {
+    jest.resetModules();
+    const pulumi = await import("@pulumi/pulumi");
+    const { AwsMocks } = await import("../../scripts/lib/mocks");
+    pulumi.runtime.setAllConfig({ ...(await devConfig()), "db-backup:schedule": "every hour" });
+    await pulumi.runtime.setMocks(new AwsMocks("ap-southeast-1"), "db-backup", "dev", false);
+    await expect(import("../../index")).rejects.toThrow("db-backup:schedule: 'every hour' is not a rate(...) or cron(...) expression");
+  });
+});
