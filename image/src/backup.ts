@@ -50,7 +50,8 @@ async function dumpToS3(
   client: S3Client,
   settings: RunnerSettings,
   key: string,
-): Promise<{ meter: Meter; failure?: { dump?: { exit: Exit; stderr: string }; upload?: unknown; timedOut?: boolean } }> {
+): Promise<{ meter: Meter; dumpSeconds: number; failure?: { dump?: { exit: Exit; stderr: string }; upload?: unknown; timedOut?: boolean } }> {
+  const started = Date.now();
   const child = spawn(plan.command, plan.args, { env: plan.env, stdio: ["ignore", "pipe", "pipe"] });
   const stderr = new StderrTail();
   child.stderr?.on("data", (d: Buffer) => stderr.push(d));
@@ -70,16 +71,17 @@ async function dumpToS3(
   }, settings.targetTimeoutSeconds * 1000);
 
   const exit = await exitOf(child);
+  const dumpSeconds = (Date.now() - started) / 1000;
   clearTimeout(timer);
   const dumpOk = succeeded(exit) && !timedOut;
   if (dumpOk && uploadError === undefined) meter.end();
   else meter.destroy(new Error(describeExit(plan.command, exit)));
   await upload;
 
-  if (timedOut) return { meter, failure: { timedOut } };
-  if (!dumpOk) return { meter, failure: { dump: { exit, stderr: stderr.toString() } } };
-  if (uploadError !== undefined) return { meter, failure: { upload: uploadError } };
-  return { meter };
+  if (timedOut) return { meter, dumpSeconds, failure: { timedOut } };
+  if (!dumpOk) return { meter, dumpSeconds, failure: { dump: { exit, stderr: stderr.toString() } } };
+  if (uploadError !== undefined) return { meter, dumpSeconds, failure: { upload: uploadError } };
+  return { meter, dumpSeconds };
 }
 
 export async function backupTarget(
@@ -105,7 +107,7 @@ export async function backupTarget(
     return fail((err as Error).message);
   }
   try {
-    const { meter, failure } = await dumpToS3(plan, client, settings, key);
+    const { meter, dumpSeconds, failure } = await dumpToS3(plan, client, settings, key);
     if (failure?.timedOut) return fail(`${plan.command} did not finish within BACKUP_TARGET_TIMEOUT_SECONDS=${settings.targetTimeoutSeconds}`);
     if (failure?.dump) {
       const { exit, stderr } = failure.dump;
@@ -137,7 +139,8 @@ export async function backupTarget(
     } catch (err) {
       return fail(`the dump was stored but its manifest was not, so it does not count as a backup: ${describeS3Error(err, settings.s3.bucket, manifestKey(key), "write")}`);
     }
-    log("info", "backup stored", { target: target.name, engine: target.engine, key, bytes: meter.bytes, sha256: manifest.sha256 });
+    // dumpSeconds against durationSeconds shows how much of the upload the dump did not hide.
+    log("info", "backup stored", { target: target.name, engine: target.engine, key, bytes: meter.bytes, sha256: manifest.sha256, dumpSeconds, durationSeconds: manifest.durationSeconds });
     return { target, ok: true, key, bytes: meter.bytes, durationSeconds: manifest.durationSeconds };
   } finally {
     await plan.cleanup();

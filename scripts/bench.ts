@@ -1,0 +1,154 @@
+/**
+ * `npm run bench`: the runner against the blog's way of backing up, side by side in one run, on a
+ * throwaway PostgreSQL database of at least 300 MB and a loopback S3 server. Prints wall times, ratios,
+ * the runner's peak RSS at two database sizes, the bytes it wrote to local disk, and restore times.
+ * Not part of the tests: this machine is shared, so figures vary from run to run.
+ */
+
+import { execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { Upload } from "@aws-sdk/lib-storage";
+import { defaultPgCompression, pgMajor } from "../image/src/engines";
+import { getStream, listKeys, s3Client } from "../image/src/s3";
+import { parseStorage } from "../image/src/settings";
+import { startLocalPostgres, type LocalPostgres } from "./lib/localPostgres";
+import { startLocalS3 } from "./lib/localS3";
+
+const root = join(__dirname, "..");
+
+function seconds(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env, cwd: root });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => (code === 0 ? resolve({ stdout, stderr }) : reject(new Error(`${command} ${args.join(" ")} exited ${code}: ${stderr.slice(-2000)}`))));
+  });
+}
+
+async function timed<T>(work: () => Promise<T>): Promise<{ s: number; value: T }> {
+  const start = process.hrtime.bigint();
+  const value = await work();
+  return { s: seconds(start), value };
+}
+
+/**
+ * Ordinary text: sentences drawn from a 5,000-word vocabulary of made-up words, which compress about
+ * as well as application text does (roughly 3:1 with gzip). Generated here and loaded with COPY.
+ */
+async function fill(pg: LocalPostgres, database: string, rows: number): Promise<void> {
+  pg.psql(`CREATE DATABASE ${database}`);
+  pg.psql("CREATE TABLE notes (id bigint, created_at timestamptz, author text, body text)", database);
+  const vocabulary = Array.from({ length: 5000 }, (_, k) => createHash("md5").update(String(k)).digest("hex").slice(0, 3 + (k % 7)));
+  const copy = spawn("psql", ["-X", "-q", "-c", "COPY notes FROM STDIN"], { env: { ...process.env, ...pg.env(database) }, stdio: ["pipe", "inherit", "inherit"] });
+  const done = new Promise((resolve, reject) => copy.on("close", (code) => (code === 0 ? resolve(null) : reject(new Error(`COPY exited ${code}`)))));
+  const epoch = Date.UTC(2024, 9, 27);
+  let seed = 42;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648);
+  for (let g = 1; g <= rows; ) {
+    let chunk = "";
+    for (const end = Math.min(rows, g + 9999); g <= end; g++) {
+      const words = Array.from({ length: 12 + (g % 8) }, () => vocabulary[next() % 5000]).join(" ");
+      chunk += `${g}\t${new Date(epoch - g * 1000).toISOString()}\tcustomer ${g % 50000}\t${words}\n`;
+    }
+    if (!copy.stdin.write(chunk)) await new Promise((resolve) => copy.stdin.once("drain", resolve));
+  }
+  copy.stdin.end();
+  await done;
+}
+
+async function runnerPass(env: NodeJS.ProcessEnv): Promise<{ s: number; rssMiB: number; diskWrites: number; bytes: number; dumpSeconds: number; storedSeconds: number }> {
+  // The compiled runner, as the container runs it, under a 2 MB file size limit: a dump spooled to disk would fail.
+  const { s, value } = await timed(() =>
+    run("bash", ["-c", `ulimit -f 2048 && exec node -e "require('./image/dist/cli.js').main(['backup'], process.env).then((c) => { const io = require('fs').readFileSync('/proc/self/io', 'utf8'); process.stderr.write(JSON.stringify({ code: c, maxRssKiB: process.resourceUsage().maxRSS, writeBytes: Number(/write_bytes: (\\\\d+)/.exec(io)[1]) }) + '\\\\n'); process.exitCode = c; })"`], env),
+  );
+  const stats = JSON.parse(value.stderr.trim().split("\n").pop()!);
+  const stored = value.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.msg === "backup stored");
+  if (stats.code !== 0 || !stored) throw new Error(`the runner failed: ${value.stdout}`);
+  return { s, rssMiB: stats.maxRssKiB / 1024, diskWrites: stats.writeBytes, bytes: stored.bytes, dumpSeconds: stored.dumpSeconds, storedSeconds: stored.durationSeconds };
+}
+
+async function main(): Promise<void> {
+  process.stderr.write("building the runner (npm run --workspace=image build)\n");
+  execFileSync("npm", ["run", "--silent", "--workspace=image", "build"], { cwd: root, stdio: "inherit" });
+  const pg = await startLocalPostgres();
+  const s3 = await startLocalS3();
+  const work = mkdtempSync(join(tmpdir(), "db-backup-bench-"));
+  try {
+    process.stderr.write("creating the databases\n");
+    await fill(pg, "small", 1_000_000);
+    await fill(pg, "large", 2_600_000);
+    const size = (db: string) => Number(pg.psql(`SELECT pg_database_size('${db}')`, db)) / 2 ** 20;
+    const pgEnv = { ...process.env, ...pg.env("large") };
+    const version = execFileSync("pg_dump", ["--version"]).toString().trim();
+    const compression = defaultPgCompression(pgMajor(version));
+    const env = (db: string) => ({ ...process.env, ...s3.env, STAGE: "bench", PG_DB_HOST: `${pg.host}:${pg.port}`, PG_DB_NAME: db, PG_DB_USER: pg.user, PG_DB_PASSWORD: pg.password });
+
+    // Warm the cache so the first contender does not pay for reading the table from disk.
+    await run("pg_dump", ["--format=custom", "--compress=0", "--no-sync", "--file=/dev/null"], pgEnv);
+
+    const blogFile = join(work, "blog.dump");
+    const blog = await timed(async () => {
+      const dump = await timed(() => run("pg_dump", ["-F", "c", "-f", blogFile], pgEnv));
+      const { s3: settings } = parseStorage(env("large"));
+      // What `aws s3 cp` does with a file: a multipart upload read from disk.
+      const upload = await timed(() => new Upload({ client: s3Client(settings), params: { Bucket: settings.bucket, Key: "blog/large.dump", Body: createReadStream(blogFile) } }).done());
+      return { dump: dump.s, upload: upload.s };
+    });
+    const blogBytes = statSync(blogFile).size;
+    const runner = await runnerPass(env("large"));
+    const bare = await timed(() => run("pg_dump", ["--format=custom", `--compress=${compression}`, "--no-sync", "--file=/dev/null"], pgEnv));
+    const raw = await timed(() => run("pg_dump", ["--format=custom", "--compress=0", "--no-sync", "--file=/dev/null"], pgEnv));
+    const small = await runnerPass(env("small"));
+
+    // Restore times: the blog's file and the runner's backup, each into a fresh database.
+    const runnerFile = join(work, "runner.dump");
+    const { s3: settings } = parseStorage(env("large"));
+    const client = s3Client(settings);
+    const backupKey = (await listKeys(client, settings.bucket, "bench/postgres/large/")).find((k) => k.endsWith(".dump"))!;
+    await pipeline(await getStream(client, settings.bucket, backupKey), createWriteStream(runnerFile));
+    pg.psql("CREATE DATABASE restore_blog");
+    pg.psql("CREATE DATABASE restore_runner");
+    const restoreBlog = await timed(() => run("pg_restore", ["--dbname=restore_blog", "--exit-on-error", blogFile], pgEnv));
+    const restoreRunner = await timed(() => run("pg_restore", ["--dbname=restore_runner", "--exit-on-error", runnerFile], pgEnv));
+
+    const fmt = (n: number) => n.toFixed(2);
+    const mib = (n: number) => (n / 2 ** 20).toFixed(1);
+    const lines = [
+      `${version}; database 'large' ${size("large").toFixed(0)} MiB, 'small' ${size("small").toFixed(0)} MiB; runner compression ${compression}`,
+      ``,
+      `blog's way (pg_dump -Fc to a file, then upload)  ${fmt(blog.s)} s  (dump ${fmt(blog.value.dump)} s + upload ${fmt(blog.value.upload)} s), ${mib(blogBytes)} MiB, ${mib(blogBytes)} MiB on local disk`,
+      `runner (streamed to S3)                          ${fmt(runner.s)} s, ${mib(runner.bytes)} MiB, peak RSS ${runner.rssMiB.toFixed(0)} MiB, ${runner.diskWrites} bytes written to local disk`,
+      `  of which: dump ran ${fmt(runner.dumpSeconds)} s, stored with manifest at ${fmt(runner.storedSeconds)} s after the target started`,
+      `bare pg_dump --compress=${compression} > /dev/null             ${fmt(bare.s)} s`,
+      `uncompressed pg_dump > /dev/null (read limit)     ${fmt(raw.s)} s`,
+      ``,
+      `blog / runner                 ${fmt(blog.s / runner.s)}x   (target >= 1.6)  ${blog.s / runner.s >= 1.6 ? "met" : "NOT met"}`,
+      `runner / bare pg_dump         ${fmt(runner.s / bare.s)}x   (target <= 1.3)  ${runner.s / bare.s <= 1.3 ? "met" : "NOT met"}`,
+      `runner / read limit           ${fmt(runner.s / raw.s)}x`,
+      `peak RSS small / large        ${small.rssMiB.toFixed(0)} / ${runner.rssMiB.toFixed(0)} MiB   (target < 200, flat)  ${runner.rssMiB < 200 && runner.rssMiB < small.rssMiB * 1.25 ? "met" : "NOT met"}`,
+      `restore from blog's file      ${fmt(restoreBlog.s)} s`,
+      `restore from runner's backup  ${fmt(restoreRunner.s)} s`,
+    ];
+    process.stdout.write(lines.join("\n") + "\n");
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+    await s3.stop();
+    pg.stop();
+  }
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench failed: ${err.message}\n`);
+  process.exitCode = 1;
+});
