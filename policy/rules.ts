@@ -1,0 +1,194 @@
+/**
+ * The rules every db-backup stack must pass, as pure functions of a resource's type and properties, so
+ * that the tests run them over hand-made resources and over each stack's offline synth graph, and the
+ * policy pack (index.ts) runs the same code in `pulumi preview` / `pulumi up`.
+ */
+
+export interface ResourceLike {
+  type: string;
+  name: string;
+  props: Record<string, any>;
+}
+
+export interface ResourceRule {
+  name: string;
+  description: string;
+  /** The violations of one resource; empty when it complies or the rule does not concern it. */
+  check(resource: ResourceLike): string[];
+}
+
+export interface StackRule {
+  name: string;
+  description: string;
+  /** `bucketOf` says which bucket a bucket-configuration resource configures (by the bucket's name). */
+  check(resources: ResourceLike[], bucketOf: (config: ResourceLike) => ResourceLike | undefined): string[];
+}
+
+/** JSON-valued properties arrive as strings from the program and as objects from some providers. */
+function json(value: unknown): any {
+  if (typeof value !== "string") return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+}
+
+const list = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+const credentialName = /(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL|CONNECTION_STRING|_URI$|_URL$|DSN)/i;
+const credentialValue = /([a-z][a-z0-9+.-]*:\/\/[^:@/\s]*:[^@/\s]+@)|(AKIA[0-9A-Z]{16})|(-----BEGIN [A-Z ]*PRIVATE KEY-----)|SYNTH-SECRET\(/i;
+
+export const noSecretsInTaskEnvironment: ResourceRule = {
+  name: "no-secrets-in-task-environment",
+  description: "A container's environment holds no credential: secrets go through the task definition's `secrets`, by ARN.",
+  check(r) {
+    if (r.type !== "aws:ecs/taskDefinition:TaskDefinition") return [];
+    const containers = json(r.props.containerDefinitions);
+    if (!Array.isArray(containers)) return [];
+    const violations: string[] = [];
+    for (const c of containers) {
+      for (const e of list<{ name: string; value: string }>(c.environment)) {
+        if (credentialName.test(e.name) || credentialValue.test(String(e.value))) {
+          violations.push(`container '${c.name}' has '${e.name}' in its environment, which looks like a credential: move it to \`secrets\` (SSM or Secrets Manager ARN)`);
+        }
+      }
+    }
+    return violations;
+  },
+};
+
+export const imagesPinnedByDigest: ResourceRule = {
+  name: "images-pinned-by-digest",
+  description: "Task definitions reference images by digest (`repo@sha256:…`), never by a mutable tag.",
+  check(r) {
+    if (r.type !== "aws:ecs/taskDefinition:TaskDefinition") return [];
+    const containers = json(r.props.containerDefinitions);
+    if (!Array.isArray(containers)) return []; // unknown during a preview that builds the image
+    return containers
+      .filter((c) => typeof c.image === "string" && !/@sha256:[0-9a-f]{64}$/.test(c.image))
+      .map((c) => `container '${c.name}' uses image '${c.image}', a mutable reference: pin it as <repository>@sha256:<digest>`);
+  },
+};
+
+export const logGroupsHaveRetention: ResourceRule = {
+  name: "log-groups-have-retention",
+  description: "Every CloudWatch log group has a retention period; none is kept forever.",
+  check(r) {
+    if (r.type !== "aws:cloudwatch/logGroup:LogGroup") return [];
+    const days = r.props.retentionInDays;
+    return typeof days === "number" && days > 0 ? [] : [`log group '${r.name}' keeps its logs forever: set retentionInDays`];
+  },
+};
+
+export const publicAccessBlocked: ResourceRule = {
+  name: "bucket-public-access-blocked",
+  description: "A bucket's public access block turns on all four settings.",
+  check(r) {
+    if (r.type !== "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock") return [];
+    const off = ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"].filter((k) => r.props[k] !== true);
+    return off.length ? [`public access block '${r.name}' leaves ${off.join(", ")} off`] : [];
+  },
+};
+
+export const bucketEncrypted: ResourceRule = {
+  name: "bucket-encrypted",
+  description: "Bucket default encryption is SSE-S3 or SSE-KMS.",
+  check(r) {
+    if (r.type !== "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration") return [];
+    const algorithms = list<any>(r.props.rules).map((rule) => rule?.applyServerSideEncryptionByDefault?.sseAlgorithm);
+    return algorithms.length > 0 && algorithms.every((a) => ["AES256", "aws:kms", "aws:kms:dsse"].includes(a)) ? [] : [`encryption configuration '${r.name}' does not set AES256 or aws:kms`];
+  },
+};
+
+/** True when the policy denies every S3 action on the bucket and its objects without TLS. */
+function deniesPlainHttp(policy: any): boolean {
+  return list<any>(policy?.Statement).some(
+    (s) =>
+      s.Effect === "Deny" &&
+      (s.Principal === "*" || list(s.Principal?.AWS).includes("*")) &&
+      list<string>(s.Action).some((a) => a === "s3:*" || a === "*") &&
+      list<string>(s.Resource).some((res) => res.endsWith("/*")) &&
+      list<string>(s.Resource).some((res) => !res.includes("/")) &&
+      String(s.Condition?.Bool?.["aws:SecureTransport"]) === "false",
+  );
+}
+
+export const bucketRefusesPlainHttp: ResourceRule = {
+  name: "bucket-refuses-plain-http",
+  description: "A bucket policy denies every request that does not use TLS (aws:SecureTransport = false).",
+  check(r) {
+    if (r.type !== "aws:s3/bucketPolicy:BucketPolicy") return [];
+    const policy = json(r.props.policy);
+    if (policy === undefined) return [];
+    return deniesPlainHttp(policy) ? [] : [`bucket policy '${r.name}' does not deny s3:* on the bucket and its objects when aws:SecureTransport is false`];
+  },
+};
+
+export const schedulesRetryWithDeadLetters: ResourceRule = {
+  name: "schedules-retry-with-dead-letters",
+  description: "An EventBridge Scheduler schedule retries and has a dead-letter queue.",
+  check(r) {
+    if (r.type !== "aws:scheduler/schedule:Schedule") return [];
+    const target = r.props.target ?? {};
+    const violations: string[] = [];
+    if (!(target.retryPolicy?.maximumRetryAttempts > 0)) violations.push(`schedule '${r.name}' does not retry: set target.retryPolicy.maximumRetryAttempts`);
+    if (!target.deadLetterConfig?.arn) violations.push(`schedule '${r.name}' has no dead-letter queue: set target.deadLetterConfig.arn`);
+    return violations;
+  },
+};
+
+const guardedServices = ["s3", "secretsmanager", "iam"];
+
+function wildcardGrants(document: any): string[] {
+  return list<any>(document?.Statement)
+    .filter((s) => s.Effect === "Allow")
+    .flatMap((s) => {
+      if (s.NotAction !== undefined) return [`an Allow with NotAction (${JSON.stringify(s.NotAction)}) grants everything else`];
+      return list<string>(s.Action)
+        .filter((a) => a === "*" || (a.includes("*") && guardedServices.includes(a.split(":")[0].toLowerCase())))
+        .map((a) => `'${a}' is a wildcard action${a === "*" ? "" : ` on ${a.split(":")[0]}`}`);
+    });
+}
+
+export const noWildcardIamActions: ResourceRule = {
+  name: "no-wildcard-iam-actions",
+  description: "No IAM statement allows '*' or wildcard actions on S3, Secrets Manager or IAM.",
+  check(r) {
+    const documents: unknown[] = [];
+    if (r.type === "aws:iam/rolePolicy:RolePolicy" || r.type === "aws:iam/policy:Policy" || r.type === "aws:iam/userPolicy:UserPolicy") documents.push(r.props.policy);
+    if (r.type === "aws:iam/role:Role") documents.push(...list<any>(r.props.inlinePolicies).map((p) => p?.policy));
+    return documents.flatMap((d) => wildcardGrants(json(d)).map((v) => `${r.type.split(":").pop()} '${r.name}': ${v}`));
+  },
+};
+
+export const everyBucketLockedDown: StackRule = {
+  name: "every-bucket-locked-down",
+  description: "Every bucket the stack creates has a public access block, default encryption and a TLS-only policy.",
+  check(resources, bucketOf) {
+    const buckets = resources.filter((r) => r.type === "aws:s3/bucket:Bucket");
+    const configured = (type: string) => new Set(resources.filter((r) => r.type === type).map((r) => bucketOf(r)).filter(Boolean));
+    const needs: [string, string][] = [
+      ["aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "public access block"],
+      ["aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "default encryption"],
+      ["aws:s3/bucketPolicy:BucketPolicy", "bucket policy"],
+    ];
+    return needs.flatMap(([type, what]) => {
+      const have = configured(type);
+      return buckets.filter((b) => !have.has(b)).map((b) => `bucket '${b.name}' has no ${what}`);
+    });
+  },
+};
+
+export const resourceRules: ResourceRule[] = [
+  noSecretsInTaskEnvironment,
+  imagesPinnedByDigest,
+  logGroupsHaveRetention,
+  publicAccessBlocked,
+  bucketEncrypted,
+  bucketRefusesPlainHttp,
+  schedulesRetryWithDeadLetters,
+  noWildcardIamActions,
+];
+
+export const stackRules: StackRule[] = [everyBucketLockedDown];

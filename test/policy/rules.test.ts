@@ -1,0 +1,95 @@
+/** Each rule of the policy pack both ways, then every rule over every committed stack's synth graph. */
+
+import { readdirSync } from "node:fs";
+import * as rules from "../../policy/rules";
+import type { ResourceLike } from "../../policy/rules";
+import type { SynthResult } from "../../scripts/lib/synth";
+
+const td = (environment: { name: string; value: string }[], image = `123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/r@sha256:${"a".repeat(64)}`): ResourceLike => ({
+  type: "aws:ecs/taskDefinition:TaskDefinition",
+  name: "td",
+  props: { containerDefinitions: JSON.stringify([{ name: "backup", image, environment }]) },
+});
+
+const policy = (statements: object[]) => JSON.stringify({ Version: "2012-10-17", Statement: statements });
+
+describe.each([
+  ["no-secrets-in-task-environment", rules.noSecretsInTaskEnvironment, td([{ name: "STAGE", value: "dev" }, { name: "BACKUP_TARGETS", value: '[{"passwordEnv":"PG_PASSWORD_APP"}]' }]), [
+    td([{ name: "PG_DB_PASSWORD", value: "hunter2" }]),
+    td([{ name: "DATABASE", value: "postgresql://u:hunter2@db/app" }]),
+    td([{ name: "X", value: "SYNTH-SECRET(db-backup:app-password)" }]),
+    td([{ name: "MONGO_CONNECTION_STRING", value: "mongodb+srv://cluster0/" }]),
+  ]],
+  ["images-pinned-by-digest", rules.imagesPinnedByDigest, td([]), [td([], "repo:latest"), td([], "repo@sha256:abc")]],
+  ["log-groups-have-retention", rules.logGroupsHaveRetention, { type: "aws:cloudwatch/logGroup:LogGroup", name: "lg", props: { retentionInDays: 30 } }, [
+    { type: "aws:cloudwatch/logGroup:LogGroup", name: "lg", props: {} },
+    { type: "aws:cloudwatch/logGroup:LogGroup", name: "lg", props: { retentionInDays: 0 } },
+  ]],
+  ["bucket-public-access-blocked", rules.publicAccessBlocked, { type: "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", name: "pab", props: { blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true } }, [
+    { type: "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", name: "pab", props: { blockPublicAcls: true, blockPublicPolicy: false, ignorePublicAcls: true, restrictPublicBuckets: true } },
+  ]],
+  ["bucket-encrypted", rules.bucketEncrypted, { type: "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", name: "sse", props: { rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms" } }] } }, [
+    { type: "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", name: "sse", props: { rules: [] } },
+  ]],
+  ["bucket-refuses-plain-http", rules.bucketRefusesPlainHttp, { type: "aws:s3/bucketPolicy:BucketPolicy", name: "bp", props: { policy: policy([{ Effect: "Deny", Principal: "*", Action: "s3:*", Resource: ["arn:aws:s3:::b", "arn:aws:s3:::b/*"], Condition: { Bool: { "aws:SecureTransport": "false" } } }]) } }, [
+    { type: "aws:s3/bucketPolicy:BucketPolicy", name: "bp", props: { policy: policy([{ Effect: "Deny", Principal: "*", Action: "s3:*", Resource: ["arn:aws:s3:::b/*"], Condition: { Bool: { "aws:SecureTransport": "false" } } }]) } },
+    { type: "aws:s3/bucketPolicy:BucketPolicy", name: "bp", props: { policy: policy([{ Effect: "Allow", Principal: "*", Action: "s3:GetObject", Resource: ["arn:aws:s3:::b/*"] }]) } },
+  ]],
+  ["schedules-retry-with-dead-letters", rules.schedulesRetryWithDeadLetters, { type: "aws:scheduler/schedule:Schedule", name: "s", props: { target: { retryPolicy: { maximumRetryAttempts: 2 }, deadLetterConfig: { arn: "arn:aws:sqs:r:1:q" } } } }, [
+    { type: "aws:scheduler/schedule:Schedule", name: "s", props: { target: { retryPolicy: { maximumRetryAttempts: 0 }, deadLetterConfig: { arn: "arn:aws:sqs:r:1:q" } } } },
+    { type: "aws:scheduler/schedule:Schedule", name: "s", props: { target: { retryPolicy: { maximumRetryAttempts: 2 } } } },
+  ]],
+  ["no-wildcard-iam-actions", rules.noWildcardIamActions, { type: "aws:iam/rolePolicy:RolePolicy", name: "p", props: { policy: policy([{ Effect: "Allow", Action: ["s3:PutObject"], Resource: "arn:aws:s3:::b/dev/*" }, { Effect: "Deny", Action: "s3:*", Resource: "*" }, { Effect: "Allow", Action: "ecr:GetAuthorizationToken", Resource: "*" }]) } }, [
+    { type: "aws:iam/rolePolicy:RolePolicy", name: "p", props: { policy: policy([{ Effect: "Allow", Action: "s3:*", Resource: "arn:aws:s3:::b/*" }]) } },
+    { type: "aws:iam/rolePolicy:RolePolicy", name: "p", props: { policy: policy([{ Effect: "Allow", Action: "s3:Get*", Resource: "arn:aws:s3:::b/*" }]) } },
+    { type: "aws:iam/policy:Policy", name: "p", props: { policy: policy([{ Effect: "Allow", Action: "*", Resource: "*" }]) } },
+    { type: "aws:iam/role:Role", name: "r", props: { inlinePolicies: [{ name: "x", policy: policy([{ Effect: "Allow", Action: "iam:*", Resource: "*" }]) }] } },
+    { type: "aws:iam/rolePolicy:RolePolicy", name: "p", props: { policy: policy([{ Effect: "Allow", Action: "secretsmanager:*", Resource: "*" }]) } },
+    { type: "aws:iam/rolePolicy:RolePolicy", name: "p", props: { policy: policy([{ Effect: "Allow", NotAction: "iam:*", Resource: "*" }]) } },
+  ]],
+])("%s", (_name, rule, passing, failing) => {
+  it("passes a compliant resource", () => {
+    expect(rule.check(passing as ResourceLike)).toEqual([]);
+  });
+  it.each((failing as ResourceLike[]).map((f, i) => [i, f]))("refuses bad resource %i", (_i, bad) => {
+    expect(rule.check(bad as ResourceLike).length).toBeGreaterThan(0);
+  });
+});
+
+describe("every-bucket-locked-down", () => {
+  const bucket: ResourceLike = { type: "aws:s3/bucket:Bucket", name: "b", props: {} };
+  const configs = ["aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "aws:s3/bucketPolicy:BucketPolicy"].map(
+    (type): ResourceLike => ({ type, name: "b", props: {} }),
+  );
+  const bucketOf = (r: ResourceLike) => (r.name === "b" ? bucket : undefined);
+  it("passes a bucket with all three", () => {
+    expect(rules.everyBucketLockedDown.check([bucket, ...configs], bucketOf)).toEqual([]);
+  });
+  it("names what a bucket lacks", () => {
+    expect(rules.everyBucketLockedDown.check([bucket, configs[0]], bucketOf)).toEqual(["bucket 'b' has no default encryption", "bucket 'b' has no bucket policy"]);
+    expect(rules.everyBucketLockedDown.check([bucket], () => undefined)).toHaveLength(3);
+  });
+});
+
+const stacks = readdirSync(`${__dirname}/../..`).map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1]).filter((s): s is string => !!s).sort();
+
+describe.each(stacks)("the synth graph of stack %s", (stack) => {
+  let graph: SynthResult;
+  beforeAll(async () => {
+    jest.resetModules();
+    graph = await (await import("../../scripts/lib/synth")).synthesize(stack);
+  }, 60000);
+
+  it("passes every rule of the policy pack", () => {
+    const resources: ResourceLike[] = graph.resources.map((r) => ({ type: r.type, name: r.name, props: r.inputs }));
+    const violations = resources.flatMap((r) => rules.resourceRules.flatMap((rule) => rule.check(r).map((v) => `${rule.name}: ${v}`)));
+    // A bucket configuration's `bucket` input is the bucket's ID, as the mocks returned it.
+    const bucketOf = (config: ResourceLike) => resources[graph.resources.findIndex((r) => r.type === "aws:s3/bucket:Bucket" && r.outputs.id === config.props.bucket)];
+    const stackViolations = rules.stackRules.flatMap((rule) => rule.check(resources, bucketOf));
+    expect([...violations, ...stackViolations]).toEqual([]);
+    // The rules looked at what they guard: the graph has each kind of resource they check.
+    for (const type of ["aws:ecs/taskDefinition:TaskDefinition", "aws:cloudwatch/logGroup:LogGroup", "aws:s3/bucketPolicy:BucketPolicy", "aws:scheduler/schedule:Schedule", "aws:iam/rolePolicy:RolePolicy"]) {
+      expect(resources.some((r) => r.type === type)).toBe(true);
+    }
+  });
+});
