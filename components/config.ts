@@ -3,6 +3,9 @@
  * Every value is checked at program start; an error names the key and says how to fix it.
  */
 
+// The runner's own rules for the values it is handed, so the stack refuses what the runner would.
+import { pgCompressionPattern, sslModes } from "../image/src/settings";
+
 export const project = "db-backup";
 
 /** A PostgreSQL database to back up; its password is the secret config value `<name>-password`. */
@@ -180,14 +183,13 @@ function parseTarget(raw: unknown, index: number): TargetConfig {
     const port = obj.port ?? 5432;
     if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError(key, "'port' must be a whole number from 1 to 65535");
     const sslmode = str(obj, "sslmode", key, true);
-    const sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
     if (sslmode !== undefined && !sslModes.includes(sslmode)) throw new ConfigError(key, `'sslmode' must be one of ${sslModes.join(", ")}`);
     const neonEndpoint = str(obj, "neonEndpoint", key, true);
     if (neonEndpoint !== undefined && !/^ep-[a-z0-9-]+$/.test(neonEndpoint)) {
       throw new ConfigError(key, `'neonEndpoint' is Neon's endpoint ID, like ep-aged-morning-26453078 (the first label of the host), not '${neonEndpoint}'`);
     }
     const compression = str(obj, "compression", key, true);
-    if (compression !== undefined && !/^(none|\d|(gzip|lz4|zstd)(:\d{1,2})?)$/.test(compression)) {
+    if (compression !== undefined && !pgCompressionPattern.test(compression)) {
       throw new ConfigError(key, `'compression' must be a pg_dump compression: 0-9, none, gzip[:N], lz4[:N] or zstd[:N]`);
     }
     return {

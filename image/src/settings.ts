@@ -67,7 +67,10 @@ type Env = Record<string, string | undefined>;
 
 const namePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const envNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
+/** libpq sslmode values. */
+export const sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
+/** What pg_dump --compress takes: a level, none, or method[:level]. */
+export const pgCompressionPattern = /^(none|\d|(gzip|lz4|zstd)(:\d{1,2})?)$/;
 
 function nonEmpty(env: Env, key: string): string | undefined {
   const value = env[key]?.trim();
@@ -109,7 +112,7 @@ export function decodeOptions(value: string, key: string): string {
 
 function compressionSetting(value: string | undefined, key: string): string | undefined {
   if (value === undefined) return undefined;
-  if (!/^(none|\d|(gzip|lz4|zstd)(:\d{1,2})?)$/.test(value)) {
+  if (!pgCompressionPattern.test(value)) {
     throw new SettingsError(`${key}='${value}' is not a pg_dump compression: use 0-9, none, gzip[:N], lz4[:N] or zstd[:N]`);
   }
   return value;
