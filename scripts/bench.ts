@@ -8,7 +8,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Upload } from "@aws-sdk/lib-storage";
@@ -67,15 +67,27 @@ async function fill(pg: LocalPostgres, database: string, rows: number): Promise<
   await done;
 }
 
-async function runnerPass(env: NodeJS.ProcessEnv): Promise<{ s: number; rssMiB: number; diskWrites: number; bytes: number; dumpSeconds: number; storedSeconds: number }> {
+async function runnerPass(env: NodeJS.ProcessEnv): Promise<{ s: number; rssMiB: number; diskWrites: number; bytes: number; dumpSeconds: number; storedSeconds: number; cpuSeconds: number; s3CpuSeconds: number }> {
+  // The S3 server runs in this process: its CPU time is this process's during the pass.
+  const s3Cpu = process.cpuUsage();
   // The compiled runner, as the container runs it, under a 2 MB file size limit: a dump spooled to disk would fail.
   const { s, value } = await timed(() =>
-    run("bash", ["-c", `ulimit -f 2048 && exec node -e "require('./image/dist/cli.js').main(['backup'], process.env).then((c) => { const io = require('fs').readFileSync('/proc/self/io', 'utf8'); process.stderr.write(JSON.stringify({ code: c, maxRssKiB: process.resourceUsage().maxRSS, writeBytes: Number(/write_bytes: (\\\\d+)/.exec(io)[1]) }) + '\\\\n'); process.exitCode = c; })"`], env),
+    run("bash", ["-c", `ulimit -f 2048 && exec node -e "require('./image/dist/cli.js').main(['backup'], process.env).then((c) => { const io = require('fs').readFileSync('/proc/self/io', 'utf8'); const u = process.resourceUsage(); process.stderr.write(JSON.stringify({ code: c, maxRssKiB: u.maxRSS, cpuSeconds: (u.userCPUTime + u.systemCPUTime) / 1e6, writeBytes: Number(/write_bytes: (\\\\d+)/.exec(io)[1]) }) + '\\\\n'); process.exitCode = c; })"`], env),
   );
   const stats = JSON.parse(value.stderr.trim().split("\n").pop()!);
   const stored = value.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.msg === "backup stored");
   if (stats.code !== 0 || !stored) throw new Error(`the runner failed: ${value.stdout}`);
-  return { s, rssMiB: stats.maxRssKiB / 1024, diskWrites: stats.writeBytes, bytes: stored.bytes, dumpSeconds: stored.dumpSeconds, storedSeconds: stored.durationSeconds };
+  const s3Used = process.cpuUsage(s3Cpu);
+  return {
+    s,
+    rssMiB: stats.maxRssKiB / 1024,
+    diskWrites: stats.writeBytes,
+    bytes: stored.bytes,
+    dumpSeconds: stored.dumpSeconds,
+    storedSeconds: stored.durationSeconds,
+    cpuSeconds: stats.cpuSeconds,
+    s3CpuSeconds: (s3Used.user + s3Used.system) / 1e6,
+  };
 }
 
 async function main(): Promise<void> {
@@ -130,6 +142,7 @@ async function main(): Promise<void> {
       `blog's way (pg_dump -Fc to a file, then upload)  ${fmt(blog.s)} s  (dump ${fmt(blog.value.dump)} s + upload ${fmt(blog.value.upload)} s), ${mib(blogBytes)} MiB, ${mib(blogBytes)} MiB on local disk`,
       `runner (streamed to S3)                          ${fmt(runner.s)} s, ${mib(runner.bytes)} MiB, peak RSS ${runner.rssMiB.toFixed(0)} MiB, ${runner.diskWrites} bytes written to local disk`,
       `  of which: dump ran ${fmt(runner.dumpSeconds)} s, stored with manifest at ${fmt(runner.storedSeconds)} s after the target started`,
+      `  CPU: runner process ${fmt(runner.cpuSeconds)} s, S3 server ${fmt(runner.s3CpuSeconds)} s (both on this machine's ${cpus().length} cores)`,
       `bare pg_dump --compress=${compression} > /dev/null             ${fmt(bare.s)} s`,
       `uncompressed pg_dump > /dev/null (read limit)     ${fmt(raw.s)} s`,
       ``,
