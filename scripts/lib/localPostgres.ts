@@ -42,7 +42,35 @@ export function freePort(): Promise<number> {
   });
 }
 
+function connection(host: string, port: number, user: string, password: string, stop: () => void): LocalPostgres {
+  const env = (database = "postgres") => ({ PGHOST: host, PGPORT: String(port), PGUSER: user, PGPASSWORD: password, PGDATABASE: database });
+  return {
+    host,
+    port,
+    user,
+    password,
+    env,
+    psql: (sql, database) =>
+      execFileSync("psql", ["-X", "-v", "ON_ERROR_STOP=1", "-q", "-A", "-t", "-c", sql], {
+        env: { ...process.env, ...env(database) },
+        encoding: "utf8",
+        maxBuffer: 256 * 1024 * 1024,
+      }).trim(),
+    stop,
+  };
+}
+
+/**
+ * A throwaway cluster; or, where PGTEST_HOST is set (a PostgreSQL service container in GitHub Actions),
+ * that server, reached as PGTEST_USER (postgres) with PGTEST_PASSWORD on PGTEST_PORT (5432). It must be
+ * a fresh server: the tests create databases with fixed names.
+ */
 export async function startLocalPostgres(): Promise<LocalPostgres> {
+  if (process.env.PGTEST_HOST) {
+    const { PGTEST_HOST, PGTEST_PORT, PGTEST_USER, PGTEST_PASSWORD } = process.env;
+    if (!PGTEST_PASSWORD) throw new Error("PGTEST_PASSWORD is not set: it goes with PGTEST_HOST");
+    return connection(PGTEST_HOST, Number(PGTEST_PORT ?? 5432), PGTEST_USER ?? "postgres", PGTEST_PASSWORD, () => {});
+  }
   const bin = postgresBinDir();
   const dir = mkdtempSync(join(tmpdir(), "db-backup-pg-"));
   const data = join(dir, "data");
@@ -72,23 +100,9 @@ export async function startLocalPostgres(): Promise<LocalPostgres> {
     "start",
   ]);
 
-  const env = (database = "postgres") => ({ PGHOST: "127.0.0.1", PGPORT: String(port), PGUSER: "postgres", PGPASSWORD: password, PGDATABASE: database });
-  return {
-    host: "127.0.0.1",
-    port,
-    user: "postgres",
-    password,
-    env,
-    psql: (sql, database) =>
-      execFileSync("psql", ["-X", "-v", "ON_ERROR_STOP=1", "-q", "-A", "-t", "-c", sql], {
-        env: { ...process.env, ...env(database) },
-        encoding: "utf8",
-        maxBuffer: 256 * 1024 * 1024,
-      }).trim(),
-    stop: () => {
-      const [c, a] = runAs(join(bin, "pg_ctl"), ["-D", data, "-m", "immediate", "-w", "stop"]);
-      spawnSync(c, a);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return connection("127.0.0.1", port, "postgres", password, () => {
+    const [c, a] = runAs(join(bin, "pg_ctl"), ["-D", data, "-m", "immediate", "-w", "stop"]);
+    spawnSync(c, a);
+    rmSync(dir, { recursive: true, force: true });
+  });
 }
