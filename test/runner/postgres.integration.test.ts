@@ -10,6 +10,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { defaultPgCompression, pgMajor } from "../../image/src/engines";
 import { s3Client } from "../../image/src/s3";
 import { parseStorage } from "../../image/src/settings";
 import { freePort, startLocalPostgres, type LocalPostgres } from "../../scripts/lib/localPostgres";
@@ -87,7 +88,7 @@ describe("a varied database", () => {
       bytes: body.length,
       sha256: createHash("sha256").update(body).digest("hex"),
       serverVersion: pg.psql("SHOW server_version"),
-      compression: "1",
+      compression: defaultPgCompression(pgMajor(execFileSync("pg_dump", ["--version"]).toString())),
     });
     expect(manifest.tool).toMatch(/^pg_dump \(PostgreSQL\) \d+/);
     expect(manifest.startedAtLocal).toMatch(/\+08:00$/);
