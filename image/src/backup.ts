@@ -161,7 +161,7 @@ export async function mapLimited<T, R>(items: T[], limit: number, work: (item: T
   return results;
 }
 
-/** Backs up every target; resolves true only when every one of them is stored with its manifest. */
+/** Backs up every target, each independent of the others, and logs a summary line (with metrics) per target. */
 export async function runBackups(settings: RunnerSettings, client: S3Client, base: NodeJS.ProcessEnv, secrets: NodeJS.ProcessEnv): Promise<TargetResult[]> {
   log("info", "backup run started", { stage: settings.stage, bucket: settings.s3.bucket, targets: settings.targets.map((t) => `${t.engine}/${t.name}`) });
   const results = await mapLimited(settings.targets, settings.concurrency, (t) => backupTarget(t, settings, client, base, secrets));

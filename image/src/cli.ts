@@ -9,16 +9,9 @@ import { latestPerTarget } from "./keys";
 import { addSecret, log } from "./log";
 import { checkArchive, downloadVerified, findBackups, restoreInto } from "./restore";
 import { s3Client } from "./s3";
-import { parseSettings, parseStorage, parseTargets, secretValues, SettingsError, type Target } from "./settings";
+import { parseSettings, parseStorage, parseTargets, secretValues, SettingsError, withoutSecrets } from "./settings";
 
 type Env = NodeJS.ProcessEnv;
-
-/** The environment minus every variable that holds a secret: what child processes inherit. */
-function withoutSecrets(env: Env, targets: Target[]): Env {
-  const copy = { ...env };
-  for (const t of targets) delete copy[t.engine === "postgres" ? t.passwordEnv : t.uriEnv];
-  return copy;
-}
 
 async function backup(env: Env): Promise<number> {
   const settings = parseSettings(env);
@@ -48,7 +41,7 @@ async function verify(env: Env, argv: string[]): Promise<number> {
     try {
       const d = await downloadVerified(client, s3.bucket, ref);
       try {
-        const detail = await checkArchive(d, values.deep);
+        const detail = await checkArchive(d, values.deep, env);
         log("info", "verified", { target: ref.name, engine: ref.engine, key: ref.key, bytes: d.manifest.bytes, sha256: d.manifest.sha256, detail });
       } finally {
         await d.remove();
@@ -93,7 +86,7 @@ async function restore(env: Env, argv: string[]): Promise<number> {
   log("info", "restore started", { target: name, key: ref.key, into: values.database });
   const d = await downloadVerified(client, s3.bucket, ref);
   try {
-    await restoreInto(d, target, { into: values.database, create: values.create, noOwner: values["no-owner"], jobs }, env);
+    await restoreInto(d, target, { into: values.database, create: values.create, noOwner: values["no-owner"], jobs }, withoutSecrets(env, targets), env);
   } finally {
     await d.remove();
   }

@@ -63,3 +63,10 @@ export async function run(command: string, args: string[], env: NodeJS.ProcessEn
 export function succeeded(exit: Exit): boolean {
   return exit.code === 0 && !exit.spawnError;
 }
+
+/** Like `run`, but throws "<failure>: <how it exited>: <its stderr>" unless the command exited 0. */
+export async function runChecked(failure: string, command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<RunResult> {
+  const res = await run(command, args, env, timeoutMs);
+  if (!succeeded(res.exit)) throw new Error(`${failure}: ${describeExit(command, res.exit)}: ${res.stderr}`);
+  return res;
+}

@@ -11,7 +11,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { Manifest } from "./backup";
 import { mongoConfigFile, pgEnv } from "./engines";
 import { manifestKey, parseManifestKey, type BackupRef } from "./keys";
-import { describeExit, run, succeeded } from "./proc";
+import { runChecked } from "./proc";
 import { getJson, getStream, listKeys, Meter } from "./s3";
 import type { Target } from "./settings";
 
@@ -53,20 +53,16 @@ export async function downloadVerified(client: S3Client, bucket: string, ref: Ba
 }
 
 /** Reads the archive the way its restore tool would, without a database: pg_restore's table of contents, or the whole gzip stream. */
-export async function checkArchive(d: Downloaded, deep: boolean): Promise<string> {
+export async function checkArchive(d: Downloaded, deep: boolean, env: NodeJS.ProcessEnv): Promise<string> {
   if (d.ref.engine === "mongodb") {
     let bytes = 0;
     const sink = new Writable({ write: (chunk: Buffer, _e, done) => ((bytes += chunk.length), done()) });
     await pipeline(createReadStream(d.path), createGunzip(), sink);
     return `gzip stream intact, ${bytes} bytes of archive`;
   }
-  const list = await run("pg_restore", ["--list", d.path], process.env, 10 * 60_000);
-  if (!succeeded(list.exit)) throw new Error(`pg_restore --list cannot read it: ${describeExit("pg_restore", list.exit)}: ${list.stderr}`);
+  const list = await runChecked("pg_restore --list cannot read it", "pg_restore", ["--list", d.path], env, 10 * 60_000);
   const entries = list.stdout.split("\n").filter((l) => /^\d+;/.test(l)).length;
-  if (deep) {
-    const full = await run("pg_restore", ["--file=/dev/null", d.path], process.env, 24 * 3600_000);
-    if (!succeeded(full.exit)) throw new Error(`pg_restore cannot read every block: ${describeExit("pg_restore", full.exit)}: ${full.stderr}`);
-  }
+  if (deep) await runChecked("pg_restore cannot read every block", "pg_restore", ["--file=/dev/null", d.path], env, 24 * 3600_000);
   return `pg_restore reads ${entries} entries${deep ? " and every data block" : ""}`;
 }
 
@@ -77,17 +73,17 @@ export interface RestoreOptions {
   jobs: number;
 }
 
-/** Restores a downloaded, verified backup into the database `into`, using the target's connection settings. */
-export async function restoreInto(d: Downloaded, target: Target, opts: RestoreOptions, secrets: NodeJS.ProcessEnv): Promise<void> {
+/**
+ * Restores a downloaded, verified backup into the database `into`, using the target's connection
+ * settings. `base` is the environment the tools inherit (without secrets); `secrets` holds the target's.
+ */
+export async function restoreInto(d: Downloaded, target: Target, opts: RestoreOptions, base: NodeJS.ProcessEnv, secrets: NodeJS.ProcessEnv): Promise<void> {
+  const week = 7 * 24 * 3600_000;
   if (target.engine === "postgres") {
-    const env = pgEnv(target, process.env, secrets, opts.into);
-    if (opts.create) {
-      const created = await run("createdb", ["--maintenance-db=postgres", opts.into], env);
-      if (!succeeded(created.exit)) throw new Error(`cannot create database '${opts.into}': ${created.stderr || describeExit("createdb", created.exit)}`);
-    }
+    const env = pgEnv(target, base, secrets, opts.into);
+    if (opts.create) await runChecked(`cannot create database '${opts.into}'`, "createdb", ["--maintenance-db=postgres", opts.into], env, 60_000);
     const args = ["--dbname", opts.into, "--exit-on-error", "--no-password", ...(opts.noOwner ? ["--no-owner"] : []), ...(opts.jobs > 1 ? [`--jobs=${opts.jobs}`] : []), d.path];
-    const res = await run("pg_restore", args, env, 7 * 24 * 3600_000);
-    if (!succeeded(res.exit)) throw new Error(`pg_restore into '${opts.into}' failed: ${describeExit("pg_restore", res.exit)}: ${res.stderr}`);
+    await runChecked(`pg_restore into '${opts.into}' failed`, "pg_restore", args, env, week);
     return;
   }
   const config = await mongoConfigFile(secrets[target.uriEnv] ?? "");
@@ -95,8 +91,7 @@ export async function restoreInto(d: Downloaded, target: Target, opts: RestoreOp
     const source = d.manifest.database;
     if (!source) throw new Error("this MongoDB backup holds every database; restore it with mongorestore --archive --gzip --nsInclude …");
     const args = ["--archive=" + d.path, "--gzip", `--config=${config.path}`, `--nsFrom=${source}.*`, `--nsTo=${opts.into}.*`];
-    const res = await run("mongorestore", args, process.env, 7 * 24 * 3600_000);
-    if (!succeeded(res.exit)) throw new Error(`mongorestore into '${opts.into}' failed: ${describeExit("mongorestore", res.exit)}: ${res.stderr}`);
+    await runChecked(`mongorestore into '${opts.into}' failed`, "mongorestore", args, base, week);
   } finally {
     await config.remove();
   }

@@ -303,7 +303,19 @@ export function parseSettings(env: Env): RunnerSettings {
   };
 }
 
+/** The environment variable that holds a target's secret: its password or connection string. */
+export function secretEnvOf(target: Target): string {
+  return target.engine === "postgres" ? target.passwordEnv : target.uriEnv;
+}
+
 /** The secret values the targets read, so the logger can redact them. */
 export function secretValues(targets: Target[], env: Env): string[] {
-  return targets.map((t) => env[t.engine === "postgres" ? t.passwordEnv : t.uriEnv]).filter((v): v is string => !!v);
+  return targets.map((t) => env[secretEnvOf(t)]).filter((v): v is string => !!v);
+}
+
+/** The environment minus every variable that holds a secret: what child processes inherit. */
+export function withoutSecrets(env: Env, targets: Target[]): Env {
+  const copy = { ...env };
+  for (const t of targets) delete copy[secretEnvOf(t)];
+  return copy;
 }
