@@ -8,7 +8,8 @@ export interface Statement {
   Sid: string;
   Effect: "Allow" | "Deny";
   Action: string | string[];
-  Resource: string | string[];
+  /** Absent only in trust policies, where IAM refuses a Resource. */
+  Resource?: string | string[];
   Principal?: Record<string, string | string[]> | "*";
   Condition?: Record<string, Record<string, string | string[]>>;
 }
@@ -27,14 +28,8 @@ export function assumeRolePolicy(service: string, accountId: string): PolicyDocu
     Effect: "Allow",
     Principal: { Service: service },
     Action: "sts:AssumeRole",
-    Resource: "*",
     Condition: { StringEquals: { "aws:SourceAccount": accountId } },
   });
-}
-
-/** Assume-role documents carry no Resource; IAM rejects one that does. */
-export function trustPolicyJson(policy: PolicyDocument): string {
-  return JSON.stringify({ ...policy, Statement: policy.Statement.map(({ Resource: _resource, ...rest }) => rest) });
 }
 
 export interface ExecutionRoleInputs {

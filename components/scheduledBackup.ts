@@ -11,7 +11,6 @@ import {
   schedulerRolePolicy,
   taskFailurePattern,
   taskRolePolicy,
-  trustPolicyJson,
 } from "./policies";
 import { buildContainerDefinitions, scratchVolume } from "./taskDefinition";
 
@@ -56,6 +55,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
     const identity = aws.getCallerIdentityOutput({}, parent);
     const region = aws.getRegionOutput({}, parent).region;
     const partition = aws.getPartitionOutput({}, parent).partition;
+    const trustedBy = (service: string) => pulumi.jsonStringify(identity.accountId.apply((account) => assumeRolePolicy(service, account)));
 
     // Image: built from image/, pushed to this stage's repository, referenced by digest.
     const repository = new aws.ecr.Repository(`${name}-image`, {
@@ -149,7 +149,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
     // Roles.
     const executionRole = new aws.iam.Role(`${name}-execution`, {
       description: `db-backup ${cfg.stage}: lets ECS pull the image, write logs and read the task's secrets`,
-      assumeRolePolicy: identity.accountId.apply((account) => trustPolicyJson(assumeRolePolicy("ecs-tasks.amazonaws.com", account))),
+      assumeRolePolicy: trustedBy("ecs-tasks.amazonaws.com"),
       tags,
     }, parent);
     new aws.iam.RolePolicy(`${name}-execution`, {
@@ -159,7 +159,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
     }, parent);
     const taskRole = new aws.iam.Role(`${name}-task`, {
       description: `db-backup ${cfg.stage}: lets the backup write new objects under ${cfg.stage}/ and nothing else`,
-      assumeRolePolicy: identity.accountId.apply((account) => trustPolicyJson(assumeRolePolicy("ecs-tasks.amazonaws.com", account))),
+      assumeRolePolicy: trustedBy("ecs-tasks.amazonaws.com"),
       tags,
     }, parent);
     new aws.iam.RolePolicy(`${name}-task`, {
@@ -202,7 +202,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
     const deadLetters = new aws.sqs.Queue(`${name}-schedule-dlq`, { messageRetentionSeconds: 14 * 24 * 3600, sqsManagedSseEnabled: true, tags }, parent);
     const schedulerRole = new aws.iam.Role(`${name}-scheduler`, {
       description: `db-backup ${cfg.stage}: lets EventBridge Scheduler start the backup task`,
-      assumeRolePolicy: identity.accountId.apply((account) => trustPolicyJson(assumeRolePolicy("scheduler.amazonaws.com", account))),
+      assumeRolePolicy: trustedBy("scheduler.amazonaws.com"),
       tags,
     }, parent);
     new aws.iam.RolePolicy(`${name}-scheduler`, {

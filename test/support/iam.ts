@@ -17,7 +17,7 @@ function glob(pattern: string, value: string, caseInsensitive: boolean): boolean
   return regex.test(value);
 }
 
-const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
+const list = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
 function conditionHolds(condition: Statement["Condition"], context: Record<string, string>): boolean {
   for (const [operator, entries] of Object.entries(condition ?? {})) {
