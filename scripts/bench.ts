@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Upload } from "@aws-sdk/lib-storage";
 import { defaultPgCompression, pgMajor } from "../image/src/engines";
+import { runChecked, type RunResult } from "../image/src/proc";
 import { getStream, listKeys, s3Client } from "../image/src/s3";
 import { parseStorage } from "../image/src/settings";
 import { startLocalPostgres, type LocalPostgres } from "./lib/localPostgres";
@@ -24,16 +25,9 @@ function seconds(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, cwd: root });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve({ stdout, stderr }) : reject(new Error(`${command} ${args.join(" ")} exited ${code}: ${stderr.slice(-2000)}`))));
-  });
+/** A benchmarked command: it must succeed, and it may take as long as it takes (an hour at most). */
+function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
+  return runChecked(`${command} failed`, command, args, env, 3600_000);
 }
 
 async function timed<T>(work: () => Promise<T>): Promise<{ s: number; value: T }> {
@@ -72,7 +66,7 @@ async function runnerPass(env: NodeJS.ProcessEnv): Promise<{ s: number; rssMiB: 
   const s3Cpu = process.cpuUsage();
   // The compiled runner, as the container runs it, under a 2 MB file size limit: a dump spooled to disk would fail.
   const { s, value } = await timed(() =>
-    run("bash", ["-c", `ulimit -f 2048 && exec node -e "require('./image/dist/cli.js').main(['backup'], process.env).then((c) => { const io = require('fs').readFileSync('/proc/self/io', 'utf8'); const u = process.resourceUsage(); process.stderr.write(JSON.stringify({ code: c, maxRssKiB: u.maxRSS, cpuSeconds: (u.userCPUTime + u.systemCPUTime) / 1e6, writeBytes: Number(/write_bytes: (\\\\d+)/.exec(io)[1]) }) + '\\\\n'); process.exitCode = c; })"`], env),
+    run("bash", ["-c", `ulimit -f 2048 && exec node -e "require('${root}/image/dist/cli.js').main(['backup'], process.env).then((c) => { const io = require('fs').readFileSync('/proc/self/io', 'utf8'); const u = process.resourceUsage(); process.stderr.write(JSON.stringify({ code: c, maxRssKiB: u.maxRSS, cpuSeconds: (u.userCPUTime + u.systemCPUTime) / 1e6, writeBytes: Number(/write_bytes: (\\\\d+)/.exec(io)[1]) }) + '\\\\n'); process.exitCode = c; })"`], env),
   );
   const stats = JSON.parse(value.stderr.trim().split("\n").pop()!);
   const stored = value.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.msg === "backup stored");
