@@ -4,37 +4,14 @@
  * not hold in plain text are filled with SYNTH-SECRET(<key>).
  */
 
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { parse } from "yaml";
 import { ConfigError, parseStackConfig, project, secretKeyOf } from "../../components/config";
 import { AwsMocks, promiseOf, type RecordedResource } from "./mocks";
+import { readStackFile } from "./stackFiles";
 
 export interface SynthResult {
   stack: string;
   resources: RecordedResource[];
   outputs: Record<string, unknown>;
-}
-
-export const repoRoot = join(__dirname, "../..");
-
-/** A stack file's config as Pulumi hands it to the program: `ns:key` → string (objects as JSON). */
-export function readStackFile(stack: string, dir = repoRoot): Record<string, string> {
-  const file = join(dir, `Pulumi.${stack}.yaml`);
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    throw new Error(`no stack file ${file}: the stacks are dev, uat and prod (Pulumi.<stack>.yaml)`);
-  }
-  const config = (parse(text) as { config?: Record<string, unknown> } | null)?.config ?? {};
-  const flat: Record<string, string> = {};
-  for (const [key, value] of Object.entries(config)) {
-    // Encrypted values (`secure: v1:…`) cannot be read without the stack's key: left out, like any missing secret.
-    if (value && typeof value === "object" && "secure" in (value as object)) continue;
-    flat[key.includes(":") ? key : `${project}:${key}`] = typeof value === "string" ? value : JSON.stringify(value);
-  }
-  return flat;
 }
 
 /** Runs index.ts under mocks with the given config; resolves once every resource is registered. */

@@ -1,8 +1,8 @@
 /** Each rule of the policy pack both ways, then every rule over every committed stack's synth graph. */
 
-import { readdirSync } from "node:fs";
 import * as rules from "../../policy/rules";
 import type { ResourceLike } from "../../policy/rules";
+import { committedStacks } from "../../scripts/lib/stackFiles";
 import type { SynthResult } from "../../scripts/lib/synth";
 
 const td = (environment: { name: string; value: string }[], image = `123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/r@sha256:${"a".repeat(64)}`): ResourceLike => ({
@@ -71,7 +71,7 @@ describe("every-bucket-locked-down", () => {
   });
 });
 
-const stacks = readdirSync(`${__dirname}/../..`).map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1]).filter((s): s is string => !!s).sort();
+const stacks = committedStacks();
 
 describe.each(stacks)("the synth graph of stack %s", (stack) => {
   let graph: SynthResult;

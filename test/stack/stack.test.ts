@@ -3,12 +3,12 @@
  * and the graph checked for meaning: secrets, image pinning, logs, IAM, schedule, bucket and alerts.
  */
 
-import { readdirSync } from "node:fs";
 import type { RecordedResource } from "../../scripts/lib/mocks";
+import { committedStacks, readStackFile } from "../../scripts/lib/stackFiles";
 import type { SynthResult } from "../../scripts/lib/synth";
 import { allows, denies } from "../support/iam";
 
-const stacks = readdirSync(`${__dirname}/../..`).map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1]).filter((s): s is string => !!s).sort();
+const stacks = committedStacks();
 
 async function synth(stack: string, config?: Record<string, string>): Promise<SynthResult> {
   jest.resetModules();
@@ -149,6 +149,7 @@ describe.each(stacks)("stack %s", (stack) => {
     expect(allows(policy, { action: "sqs:SendMessage", resource: one("aws:sqs/queue:Queue").outputs.arn as string })).toBe(true);
     const trust = JSON.parse(one("aws:iam/role:Role", "-scheduler").inputs.assumeRolePolicy as string);
     expect(trust.Statement[0]).toMatchObject({ Principal: { Service: "scheduler.amazonaws.com" }, Condition: { StringEquals: { "aws:SourceAccount": "123456789012" } } });
+    expect(trust.Statement[0].Resource).toBeUndefined();
   });
 
   it("schedules this task definition in the stage's time zone, with retries and a dead-letter queue", () => {
@@ -241,33 +242,35 @@ describe("stage differences", () => {
 });
 
 describe("configuration errors", () => {
-  const devConfig = async () => (await import("../../scripts/lib/synth")).readStackFile("dev");
+  const dev = readStackFile("dev");
+
+  /** Loads index.ts under the mocks with exactly this config, as `pulumi up` would run it (no synth placeholders). */
+  async function runProgram(config: Record<string, string>, secretKeys: string[] = []): Promise<unknown> {
+    jest.resetModules();
+    const pulumi = await import("@pulumi/pulumi");
+    const { AwsMocks } = await import("../../scripts/lib/mocks");
+    pulumi.runtime.setAllConfig(config, secretKeys);
+    await pulumi.runtime.setMocks(new AwsMocks("ap-southeast-1"), "db-backup", "dev", false);
+    return import("../../index");
+  }
 
   it("refuses `every hour` as a schedule, naming the key", async () => {
-    await expect(synth("dev", { ...(await devConfig()), "db-backup:schedule": "every hour" })).rejects.toThrow(
+    await expect(synth("dev", { ...dev, "db-backup:schedule": "every hour" })).rejects.toThrow(
       "db-backup:schedule: 'every hour' is not a rate(...) or cron(...) expression",
     );
   });
 
   it("refuses a secret kept in plain text in a stack file", async () => {
-    await expect(synth("dev", { ...(await devConfig()), "db-backup:app-password": "hunter2" })).rejects.toThrow(/db-backup:app-password: is in plain text in Pulumi.dev.yaml/);
+    await expect(synth("dev", { ...dev, "db-backup:app-password": "hunter2" })).rejects.toThrow(/db-backup:app-password: is in plain text in Pulumi.dev.yaml/);
   });
 
   it("the program fails on a missing secret with Pulumi's message and the `pulumi config set --secret` command", async () => {
-    jest.resetModules();
-    const pulumi = await import("@pulumi/pulumi");
-    const { AwsMocks } = await import("../../scripts/lib/mocks");
-    pulumi.runtime.setAllConfig({ ...(await devConfig()), "db-backup:events-uri": "mongodb://x" }, ["db-backup:events-uri"]);
-    await pulumi.runtime.setMocks(new AwsMocks("ap-southeast-1"), "db-backup", "dev", false);
-    await expect(import("../../index")).rejects.toThrow(/Missing required configuration variable 'db-backup:app-password'[\s\S]*pulumi config set --secret db-backup:app-password <value>/);
+    await expect(runProgram({ ...dev, "db-backup:events-uri": "mongodb://x" }, ["db-backup:events-uri"])).rejects.toThrow(
+      /Missing required configuration variable 'db-backup:app-password'[\s\S]*pulumi config set --secret db-backup:app-password <value>/,
+    );
   });
 
   it("the program fails on a bad value with the schema's message", async () => {
-    jest.resetModules();
-    const pulumi = await import("@pulumi/pulumi");
-    const { AwsMocks } = await import("../../scripts/lib/mocks");
-    pulumi.runtime.setAllConfig({ ...(await devConfig()), "db-backup:schedule": "every hour" });
-    await pulumi.runtime.setMocks(new AwsMocks("ap-southeast-1"), "db-backup", "dev", false);
-    await expect(import("../../index")).rejects.toThrow("db-backup:schedule: 'every hour' is not a rate(...) or cron(...) expression");
+    await expect(runProgram({ ...dev, "db-backup:schedule": "every hour" })).rejects.toThrow("db-backup:schedule: 'every hour' is not a rate(...) or cron(...) expression");
   });
 });
