@@ -1,8 +1,10 @@
 // s3rver ships no types; this is the part of its API the local S3 server uses.
 declare module "s3rver" {
   import type { AddressInfo } from "node:net";
-  interface Store {
+  export interface Store {
     getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+    putMetadata(bucket: string, key: string, metadata: unknown, md5: string): Promise<void>;
+    putObjectMultipart(bucket: string, uploadId: string, parts: { number: number; etag: string }[]): Promise<{ size: number; md5: string }>;
   }
   interface Context {
     method: string;
@@ -11,6 +13,7 @@ declare module "s3rver" {
     status: number;
     body: unknown;
     type: string;
+    req: AsyncIterable<Buffer>;
   }
   export default class S3rver {
     constructor(options: {
