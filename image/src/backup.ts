@@ -47,7 +47,7 @@ function seconds(from: Date, to: Date): number {
  */
 async function dumpToS3(
   plan: DumpPlan,
-  client: S3Client,
+  getClient: () => S3Client,
   settings: RunnerSettings,
   key: string,
 ): Promise<{ meter: Meter; dumpSeconds: number; failure?: { dump?: { exit: Exit; stderr: string }; upload?: unknown; timedOut?: boolean } }> {
@@ -59,7 +59,8 @@ async function dumpToS3(
   child.stdout?.pipe(meter, { end: false });
 
   let uploadError: unknown;
-  const upload = gatedUpload(client, settings.s3, key, meter, plan.contentType).catch((err: unknown) => {
+  // The client (and the SDK under it) only now: its loading overlaps the tool's start.
+  const upload = gatedUpload(getClient(), settings.s3, key, meter, plan.contentType).catch((err: unknown) => {
     uploadError = err;
     child.kill("SIGTERM"); // nothing is taking the dump any more
   });
@@ -87,7 +88,7 @@ async function dumpToS3(
 export async function backupTarget(
   target: Target,
   settings: RunnerSettings,
-  client: S3Client,
+  getClient: () => S3Client,
   base: NodeJS.ProcessEnv,
   secrets: NodeJS.ProcessEnv,
 ): Promise<TargetResult> {
@@ -107,7 +108,7 @@ export async function backupTarget(
     return fail((err as Error).message);
   }
   try {
-    const { meter, dumpSeconds, failure } = await dumpToS3(plan, client, settings, key);
+    const { meter, dumpSeconds, failure } = await dumpToS3(plan, getClient, settings, key);
     if (failure?.timedOut) return fail(`${plan.command} did not finish within BACKUP_TARGET_TIMEOUT_SECONDS=${settings.targetTimeoutSeconds}`);
     if (failure?.dump) {
       const { exit, stderr } = failure.dump;
@@ -135,7 +136,7 @@ export async function backupTarget(
       ...(settings.timeZone ? { startedAtLocal: localTime(started, settings.timeZone) } : {}),
     };
     try {
-      await putJson(client, settings.s3.bucket, manifestKey(key), manifest);
+      await putJson(getClient(), settings.s3.bucket, manifestKey(key), manifest);
     } catch (err) {
       return fail(`the dump was stored but its manifest was not, so it does not count as a backup: ${describeS3Error(err, settings.s3.bucket, manifestKey(key), "write")}`);
     }
@@ -161,10 +162,13 @@ export async function mapLimited<T, R>(items: T[], limit: number, work: (item: T
   return results;
 }
 
-/** Backs up every target, each independent of the others, and logs a summary line (with metrics) per target. */
-export async function runBackups(settings: RunnerSettings, client: S3Client, base: NodeJS.ProcessEnv, secrets: NodeJS.ProcessEnv): Promise<TargetResult[]> {
+/**
+ * Backs up every target, each independent of the others, and logs a summary line (with metrics) per
+ * target. `getClient` is called once a dump tool is running, not before (sdk.ts).
+ */
+export async function runBackups(settings: RunnerSettings, getClient: () => S3Client, base: NodeJS.ProcessEnv, secrets: NodeJS.ProcessEnv): Promise<TargetResult[]> {
   log("info", "backup run started", { stage: settings.stage, bucket: settings.s3.bucket, targets: settings.targets.map((t) => `${t.engine}/${t.name}`) });
-  const results = await mapLimited(settings.targets, settings.concurrency, (t) => backupTarget(t, settings, client, base, secrets));
+  const results = await mapLimited(settings.targets, settings.concurrency, (t) => backupTarget(t, settings, getClient, base, secrets));
   for (const r of results) {
     logMetrics(r.ok ? "summary: backup complete" : "summary: backup FAILED", {
       stage: settings.stage,

@@ -4,6 +4,7 @@
  */
 
 import { parseArgs } from "node:util";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { runBackups } from "./backup";
 import { latestPerTarget } from "./keys";
 import { addSecret, log } from "./log";
@@ -16,7 +17,8 @@ type Env = NodeJS.ProcessEnv;
 async function backup(env: Env): Promise<number> {
   const settings = parseSettings(env);
   secretValues(settings.targets, env).forEach(addSecret);
-  const results = await runBackups(settings, s3Client(settings.s3), withoutSecrets(env, settings.targets), env);
+  let client: S3Client | undefined;
+  const results = await runBackups(settings, () => (client ??= s3Client(settings.s3)), withoutSecrets(env, settings.targets), env);
   return results.every((r) => r.ok) ? 0 : 1;
 }
 

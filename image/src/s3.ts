@@ -2,11 +2,14 @@
 
 import { createHash } from "node:crypto";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
+import { pipeline } from "node:stream/promises";
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3Settings } from "./settings";
+import { s3Sdk } from "./sdk";
+import { MultipartUpload } from "./upload";
 
 export function s3Client(s3: S3Settings): S3Client {
+  const { S3Client } = s3Sdk();
   return new S3Client({
     // Without static keys, the standard chain: the task role in ECS, a profile or SSO on a laptop.
     credentials: s3.credentials,
@@ -37,28 +40,30 @@ export class Meter extends Transform {
 }
 
 /**
- * Starts a multipart upload of whatever is written to `body`. Nothing appears at `key` until the
+ * Uploads whatever is written to `body` as a multipart upload. Nothing appears at `key` until the
  * caller ends `body`; destroying it instead makes the upload fail and abort its parts. This gate is
  * what keeps a dump that died half-way from being completed as an object when its stdout closes.
  */
-export function gatedUpload(client: S3Client, s3: S3Settings, key: string, body: Readable, contentType: string): Promise<unknown> {
-  const upload = new Upload({
-    client,
-    params: { Bucket: s3.bucket, Key: key, Body: body, ContentType: contentType },
-    partSize: s3.partSizeBytes,
-    queueSize: 2,
-    leavePartsOnError: false,
-  });
-  return upload.done();
+export async function gatedUpload(client: S3Client, s3: S3Settings, key: string, body: Readable, contentType: string): Promise<void> {
+  const upload = new MultipartUpload(client, { Bucket: s3.bucket, Key: key, ContentType: contentType }, s3.partSizeBytes);
+  // 'close' comes after the upload was completed or aborted; a failed pipeline settles sooner.
+  const closed = new Promise((resolve) => upload.once("close", resolve));
+  try {
+    await pipeline(body, upload);
+  } finally {
+    await closed;
+  }
 }
 
 export async function putJson(client: S3Client, bucket: string, key: string, value: unknown): Promise<void> {
+  const { PutObjectCommand } = s3Sdk();
   await client.send(
     new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(value, null, 2) + "\n", ContentType: "application/json" }),
   );
 }
 
 export async function listKeys(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const { ListObjectsV2Command } = s3Sdk();
   const keys: string[] = [];
   let token: string | undefined;
   do {
@@ -70,11 +75,13 @@ export async function listKeys(client: S3Client, bucket: string, prefix: string)
 }
 
 export async function getStream(client: S3Client, bucket: string, key: string): Promise<Readable> {
+  const { GetObjectCommand } = s3Sdk();
   const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   return res.Body as Readable;
 }
 
 export async function getJson<T>(client: S3Client, bucket: string, key: string): Promise<T> {
+  const { GetObjectCommand } = s3Sdk();
   const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   return JSON.parse(await res.Body!.transformToString()) as T;
 }
