@@ -16,22 +16,31 @@ import type { CompletedPart, S3Client } from "@aws-sdk/client-s3";
 import { log } from "./log";
 import { s3Sdk } from "./sdk";
 
-/** S3's limits: at most 10,000 parts, each at most 5 GiB. */
-export const maxParts = 10_000;
+/** How many parts an upload may have, and after how many parts their size doubles. */
+export interface PartLimits {
+  maxParts: number;
+  partsPerSize: number;
+}
+
+/** S3's limit of 10,000 parts; parts double every 2,000, so a dump past 10,000 first-size parts still fits. */
+export const s3Limits: PartLimits = { maxParts: 10_000, partsPerSize: 2_000 };
+/** S3's largest part. */
 const maxPartBytes = 5 * 1024 ** 3;
-/** Parts double in size every this many, so a dump past 10,000 first-size parts still fits. */
-export const partsPerSize = 2_000;
 
 /** The size of part `n` (from 1): the first size for parts 1-2,000, twice that for 2,001-4,000, and so on. */
-export function partSizeOf(n: number, firstPartBytes: number): number {
-  return Math.min(maxPartBytes, firstPartBytes * 2 ** Math.floor((n - 1) / partsPerSize));
+export function partSizeOf(n: number, firstPartBytes: number, limits = s3Limits): number {
+  return Math.min(maxPartBytes, firstPartBytes * 2 ** Math.floor((n - 1) / limits.partsPerSize));
 }
 
 /** The largest object the upload can take with a given first part size. */
-export function largestUpload(firstPartBytes: number): number {
+export function largestUpload(firstPartBytes: number, limits = s3Limits): number {
   let total = 0;
-  for (let n = 1; n <= maxParts; n += partsPerSize) total += partsPerSize * partSizeOf(n, firstPartBytes);
+  for (let n = 1; n <= limits.maxParts; n++) total += partSizeOf(n, firstPartBytes, limits);
   return total;
+}
+
+function size(bytes: number): string {
+  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 }
 
 export interface UploadTarget {
@@ -55,12 +64,14 @@ export class MultipartUpload extends Writable {
   /**
    * @param firstPartBytes size of the first 2,000 parts (S3_PART_SIZE_MB); later parts are larger
    * @param queueSize parts in flight at once; memory is (queueSize + 1) part buffers, allocated once
+   * @param limits S3's; the tests pass smaller ones to reach the growth and the limit quickly
    */
   constructor(
     private readonly client: S3Client,
     private readonly target: UploadTarget,
     private readonly firstPartBytes: number,
     private readonly queueSize = 2,
+    private readonly limits = s3Limits,
   ) {
     super();
     const { CreateMultipartUploadCommand } = s3Sdk();
@@ -104,7 +115,7 @@ export class MultipartUpload extends Writable {
 
   /** A free part buffer of the next part's size, once one is back from its upload. */
   private async takeBuffer(): Promise<Buffer> {
-    const size = partSizeOf(this.partCount + 1, this.firstPartBytes);
+    const size = partSizeOf(this.partCount + 1, this.firstPartBytes, this.limits);
     while (this.sending.size > this.queueSize) await Promise.race(this.sending);
     const reused = this.free.pop();
     if (reused?.length === size) return reused;
@@ -118,10 +129,10 @@ export class MultipartUpload extends Writable {
     this.current = undefined;
     this.filled = 0;
     const PartNumber = ++this.partCount;
-    if (PartNumber > maxParts) {
+    if (PartNumber > this.limits.maxParts) {
       throw new Error(
-        `s3://${this.target.Bucket}/${this.target.Key} would need more than ${maxParts} parts: with S3_PART_SIZE_MB=${this.firstPartBytes / 2 ** 20} ` +
-          `an upload holds at most ${(largestUpload(this.firstPartBytes) / 2 ** 30).toFixed(0)} GiB; raise S3_PART_SIZE_MB`,
+        `s3://${this.target.Bucket}/${this.target.Key} would need more than ${this.limits.maxParts} parts: with S3_PART_SIZE_MB=${this.firstPartBytes / 2 ** 20} ` +
+          `an upload holds at most ${size(largestUpload(this.firstPartBytes, this.limits))}; raise S3_PART_SIZE_MB`,
       );
     }
     const { UploadPartCommand } = s3Sdk();

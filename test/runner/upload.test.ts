@@ -5,10 +5,11 @@
 
 import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { gatedUpload, s3Client } from "../../image/src/s3";
 import { parseStorage, type S3Settings } from "../../image/src/settings";
-import { largestUpload, maxParts, partSizeOf, partsPerSize } from "../../image/src/upload";
+import { largestUpload, MultipartUpload, partSizeOf, s3Limits, type PartLimits } from "../../image/src/upload";
 import { startLocalS3, type LocalS3 } from "../../scripts/lib/localS3";
 
 const MiB = 2 ** 20;
@@ -88,13 +89,40 @@ it("a stream destroyed half-way leaves no object and no open upload", async () =
 describe("part sizes", () => {
   it("double every 2,000 parts, so 10,000 parts of a 16 MiB start hold 968 GiB", () => {
     expect(partSizeOf(1, 16 * MiB)).toBe(16 * MiB);
-    expect(partSizeOf(partsPerSize, 16 * MiB)).toBe(16 * MiB);
-    expect(partSizeOf(partsPerSize + 1, 16 * MiB)).toBe(32 * MiB);
-    expect(partSizeOf(maxParts, 16 * MiB)).toBe(256 * MiB);
+    expect(partSizeOf(2_000, 16 * MiB)).toBe(16 * MiB);
+    expect(partSizeOf(2_001, 16 * MiB)).toBe(32 * MiB);
+    expect(partSizeOf(10_000, 16 * MiB)).toBe(256 * MiB);
     expect(largestUpload(16 * MiB) / 2 ** 30).toBe(968.75);
   });
 
   it("never exceed S3's 5 GiB part limit", () => {
-    expect(partSizeOf(maxParts, 1024 * MiB)).toBe(5 * 2 ** 30);
+    expect(partSizeOf(s3Limits.maxParts, 1024 * MiB)).toBe(5 * 2 ** 30);
+  });
+
+  /** An upload with small limits, so growth and the part limit are reached with a few MiB. */
+  async function uploadWith(limits: PartLimits, key: string, chunks: Buffer[]): Promise<void> {
+    const upload = new MultipartUpload(client, { Bucket: settings.bucket, Key: key, ContentType: "application/octet-stream" }, 5 * MiB, 2, limits);
+    const closed = new Promise((resolve) => upload.once("close", resolve));
+    try {
+      await pipeline(Readable.from(chunks), upload);
+    } finally {
+      await closed;
+    }
+  }
+
+  it("grow as the upload goes on, with the stored bytes exactly the stream's", async () => {
+    const chunks = unevenChunks(30 * MiB + 7);
+    await uploadWith({ maxParts: 10, partsPerSize: 2 }, "test/growing.bin", chunks);
+    const object = await stored("test/growing.bin");
+    expect(object.sha256).toBe(sha256(chunks));
+    expect(object.etag).toMatch(/-5"$/); // 5 + 5 + 10 + 10 MiB, then the rest
+    expect(await s3.openUploads()).toEqual([]);
+  });
+
+  it("past the last part, fail with the setting to raise, storing nothing", async () => {
+    const upload = uploadWith({ maxParts: 2, partsPerSize: 2 }, "test/too-big.bin", unevenChunks(11 * MiB));
+    await expect(upload).rejects.toThrow(/would need more than 2 parts: with S3_PART_SIZE_MB=5 an upload holds at most 10 MiB; raise S3_PART_SIZE_MB/);
+    await expect(client.send(new HeadObjectCommand({ Bucket: settings.bucket, Key: "test/too-big.bin" }))).rejects.toMatchObject({ name: "NotFound" });
+    expect(await s3.openUploads()).toEqual([]);
   });
 });
