@@ -8,11 +8,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { GetObjectCommand } from "@aws-sdk/client-s3";
-import { s3Client } from "../../image/src/s3";
-import { parseStorage } from "../../image/src/settings";
 import { startLocalS3, type LocalS3 } from "../../scripts/lib/localS3";
-import { fakeBin, runCli, storedKeys } from "../support/runner";
+import { fakeBin, runCli, storedKeys, storedObject } from "../support/runner";
 
 const uri = "mongodb+srv://backup:Sup3r-Secret-Pw@cluster0.example.mongodb.net/?retryWrites=true";
 let s3: LocalS3;
@@ -74,10 +71,8 @@ it("streams `mongodump --archive --gzip` to S3 with the connection string in a p
   const keys = await storedKeys(env, "dev/mongodb/");
   const key = keys.find((k) => k.endsWith(".archive.gz"))!;
   expect(key).toMatch(/^dev\/mongodb\/billie\/\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z\.archive\.gz$/);
-  const { s3: settings } = parseStorage(env);
-  const body = await s3Client(settings).send(new GetObjectCommand({ Bucket: settings.bucket, Key: key }));
-  expect(gunzipSync(Buffer.from(await body.Body!.transformToByteArray())).toString()).toBe("stand-in archive of billie\n");
-  const manifest = JSON.parse(await (await s3Client(settings).send(new GetObjectCommand({ Bucket: settings.bucket, Key: `${key}.manifest.json` }))).Body!.transformToString());
+  expect(gunzipSync(await storedObject(env, key)).toString()).toBe("stand-in archive of billie\n");
+  const manifest = JSON.parse((await storedObject(env, `${key}.manifest.json`)).toString());
   expect(manifest).toMatchObject({ engine: "mongodb", target: "billie", database: "billie", tool: "mongodump version: 100.9.0 (stand-in)", compression: "gzip" });
 
   const verify = await runCli(["verify"], env);

@@ -9,14 +9,14 @@ import { createHash } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { defaultPgCompression, pgMajor } from "../../image/src/engines";
 import { s3Client } from "../../image/src/s3";
 import { parseStorage } from "../../image/src/settings";
 import { freePort, startLocalPostgres, type LocalPostgres } from "../../scripts/lib/localPostgres";
 import { startLocalS3, type LocalS3 } from "../../scripts/lib/localS3";
 import { compareDatabases, createSampleDatabase } from "../../scripts/lib/sampleDatabase";
-import { fakeBin, runCli, runProcess, storedKeys, which } from "../support/runner";
+import { fakeBin, runCli, runProcess, storedKeys, storedObject, which } from "../support/runner";
 
 let pg: LocalPostgres;
 let s3: LocalS3;
@@ -49,12 +49,6 @@ function blogEnv(database: string, extra: Record<string, string> = {}): NodeJS.P
   };
 }
 
-async function getObject(env: NodeJS.ProcessEnv, key: string): Promise<Buffer> {
-  const { s3: settings } = parseStorage(env);
-  const res = await s3Client(settings).send(new GetObjectCommand({ Bucket: settings.bucket, Key: key }));
-  return Buffer.from(await res.Body!.transformToByteArray());
-}
-
 function expectNoSecret(text: string): void {
   expect(text).not.toContain(pg.password);
 }
@@ -76,8 +70,8 @@ describe("a varied database", () => {
   });
 
   it("is stored with a manifest whose SHA-256 and size are the object's", async () => {
-    const body = await getObject(env, key);
-    const manifest = JSON.parse((await getObject(env, `${key}.manifest.json`)).toString());
+    const body = await storedObject(env, key);
+    const manifest = JSON.parse((await storedObject(env, `${key}.manifest.json`)).toString());
     expect(manifest).toMatchObject({
       formatVersion: 1,
       stage: env.STAGE,
@@ -97,7 +91,7 @@ describe("a varied database", () => {
 
   it("restores with PostgreSQL's own pg_restore into identical tables", async () => {
     const file = join(tmpdir(), `shop-${process.pid}.dump`);
-    writeFileSync(file, await getObject(env, key));
+    writeFileSync(file, await storedObject(env, key));
     try {
       pg.psql('CREATE DATABASE "shop_pg_restore"');
       execFileSync("pg_restore", ["--exit-on-error", "--dbname", "shop_pg_restore", file], { env: { ...process.env, ...pg.env() } });
@@ -121,7 +115,7 @@ describe("a varied database", () => {
     expect((await runCli(["backup"], tamperedEnv)).code).toBe(0);
     const [tampered] = (await storedKeys(tamperedEnv, `${tamperedEnv.STAGE}/`)).filter((k) => k.endsWith(".dump"));
     const { s3: settings } = parseStorage(tamperedEnv);
-    const body = await getObject(tamperedEnv, tampered);
+    const body = await storedObject(tamperedEnv, tampered);
     body[body.length - 10] ^= 0xff;
     await s3Client(settings).send(new PutObjectCommand({ Bucket: settings.bucket, Key: tampered, Body: body }));
     const verify = await runCli(["verify"], tamperedEnv);

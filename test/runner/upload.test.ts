@@ -6,11 +6,12 @@
 import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { GetObjectCommand, HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { gatedUpload, s3Client } from "../../image/src/s3";
 import { parseStorage, type S3Settings } from "../../image/src/settings";
 import { largestUpload, MultipartUpload, partSizeOf, s3Limits, type PartLimits } from "../../image/src/upload";
 import { startLocalS3, type LocalS3 } from "../../scripts/lib/localS3";
+import { storedObject } from "../support/runner";
 
 const MiB = 2 ** 20;
 let s3: LocalS3;
@@ -36,9 +37,9 @@ function unevenChunks(total: number): Buffer[] {
 }
 
 async function stored(key: string): Promise<{ sha256: string; etag: string }> {
-  const res = await client.send(new GetObjectCommand({ Bucket: settings.bucket, Key: key }));
-  const body = Buffer.from(await res.Body!.transformToByteArray());
-  return { sha256: createHash("sha256").update(body).digest("hex"), etag: res.ETag! };
+  const head = await client.send(new HeadObjectCommand({ Bucket: settings.bucket, Key: key }));
+  const body = await storedObject(s3.env, key);
+  return { sha256: createHash("sha256").update(body).digest("hex"), etag: head.ETag! };
 }
 
 const sha256 = (chunks: Buffer[]) => chunks.reduce((h, c) => h.update(c), createHash("sha256")).digest("hex");

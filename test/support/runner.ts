@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { execFileSync, spawn } from "node:child_process";
 import { main } from "../../image/src/cli";
 import { setLogSink } from "../../image/src/log";
-import { listKeys, s3Client } from "../../image/src/s3";
+import { getStream, listKeys, s3Client } from "../../image/src/s3";
 import { parseStorage } from "../../image/src/settings";
 
 export interface Run {
@@ -32,6 +32,13 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<Ru
 export async function storedKeys(env: NodeJS.ProcessEnv, prefix = ""): Promise<string[]> {
   const { s3 } = parseStorage({ STAGE: "x", ...env });
   return listKeys(s3Client(s3), s3.bucket, prefix);
+}
+
+/** The bytes stored at a key of the environment's bucket. */
+export async function storedObject(env: NodeJS.ProcessEnv, key: string): Promise<Buffer> {
+  const { s3 } = parseStorage({ STAGE: "x", ...env });
+  const body = await getStream(s3Client(s3), s3.bucket, key);
+  return Buffer.concat(await body.toArray());
 }
 
 /** A directory holding executable stand-ins, to put first on PATH. */
