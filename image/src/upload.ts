@@ -63,7 +63,8 @@ export class MultipartUpload extends Writable {
 
   /**
    * @param firstPartBytes size of the first 2,000 parts (S3_PART_SIZE_MB); later parts are larger
-   * @param queueSize parts in flight at once; memory is (queueSize + 1) part buffers, allocated once
+   * @param queueSize parts that may be on their way while the next one fills; memory is (queueSize + 1)
+   *   part buffers, allocated once
    * @param limits S3's; the tests pass smaller ones to reach the growth and the limit quickly
    */
   constructor(
