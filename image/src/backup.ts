@@ -56,12 +56,20 @@ async function dumpToS3(
   const stderr = new StderrTail();
   child.stderr?.on("data", (d: Buffer) => stderr.push(d));
   const meter = new Meter();
+  // Its only errors are the ones destroy() gives it below; when no upload took it, nothing else listens.
+  meter.on("error", () => undefined);
   child.stdout?.pipe(meter, { end: false });
 
   let uploadError: unknown;
-  // The client (and the SDK under it) only now: its loading overlaps the tool's start.
-  const upload = gatedUpload(getClient(), settings.s3, key, meter, plan.contentType).catch((err: unknown) => {
+  let exited = false;
+  /** Set when the upload failed while the tool still ran, so the tool's end is our doing, not its fault. */
+  let stoppedForUpload = false;
+  // The client (and the SDK under it) only now: its loading overlaps the tool's start. A client that
+  // cannot be made fails the upload like any S3 error, so the tool is stopped instead of left blocked.
+  const upload = (async () => gatedUpload(getClient(), settings.s3, key, meter, plan.contentType))().catch((err: unknown) => {
     uploadError = err;
+    if (exited) return;
+    stoppedForUpload = true;
     child.kill("SIGTERM"); // nothing is taking the dump any more
   });
   let timedOut = false;
@@ -72,6 +80,7 @@ async function dumpToS3(
   }, settings.targetTimeoutSeconds * 1000);
 
   const exit = await exitOf(child);
+  exited = true;
   const dumpSeconds = (Date.now() - started) / 1000;
   clearTimeout(timer);
   const dumpOk = succeeded(exit) && !timedOut;
@@ -80,6 +89,7 @@ async function dumpToS3(
   await upload;
 
   if (timedOut) return { meter, dumpSeconds, failure: { timedOut } };
+  if (stoppedForUpload) return { meter, dumpSeconds, failure: { upload: uploadError } };
   if (!dumpOk) return { meter, dumpSeconds, failure: { dump: { exit, stderr: stderr.toString() } } };
   if (uploadError !== undefined) return { meter, dumpSeconds, failure: { upload: uploadError } };
   return { meter, dumpSeconds };

@@ -9,6 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { startLocalS3, type LocalS3 } from "../../scripts/lib/localS3";
+import { runBackups } from "../../image/src/backup";
+import { setLogSink } from "../../image/src/log";
+import { parseSettings } from "../../image/src/settings";
 import { fakeBin, runCli, storedKeys, storedObject } from "../support/runner";
 
 const uri = "mongodb+srv://backup:Sup3r-Secret-Pw@cluster0.example.mongodb.net/?retryWrites=true";
@@ -36,6 +39,8 @@ if grep -q "bad-password" "$config"; then
   echo "Failed: can't create session: failed to connect: connection() error occurred during connection handshake: auth error: sasl conversation error: unable to authenticate using mechanism \\"SCRAM-SHA-256\\": (AuthenticationFailed) Authentication failed." >&2
   exit 1
 fi
+# "large": more than a pipe holds, so it blocks until someone reads it all
+if [ "$db" = "large" ]; then exec head -c 8000000 /dev/zero; fi
 printf 'stand-in archive of %s\\n' "\${db:-all databases}" | gzip -c
 `,
   });
@@ -94,6 +99,21 @@ it("a MongoDB that refuses the credentials fails the target with a clear error a
   expect(run.text).not.toContain("bad-password");
   expect(await storedKeys(env, "bad/")).toEqual([]);
 });
+
+it("an S3 client that cannot be made fails the target and stops the dump instead of leaving it blocked", async () => {
+  const env = { ...process.env, ...s3.env, PATH: bin.path, STAGE: "noclient", MONGO_CONNECTION_STRING: uri, MONGO_DB_NAME: "large" };
+  const lines: string[] = [];
+  const restore = setLogSink((line) => lines.push(line));
+  try {
+    const results = await runBackups(parseSettings(env), () => {
+      throw new Error("no S3 client here");
+    }, env, env);
+    expect(results).toMatchObject([{ ok: false, error: expect.stringMatching(/^write s3:\/\/db-backup-local\/noclient\/mongodb\/large\/.*: Error: no S3 client here$/) }]);
+  } finally {
+    restore();
+  }
+  expect(lines.join("\n")).not.toContain("Sup3r-Secret-Pw");
+}, 20_000);
 
 it("a mongodump that is not installed is named", async () => {
   const env = { ...process.env, ...s3.env, PATH: "/nonexistent", STAGE: "none", MONGO_CONNECTION_STRING: uri };

@@ -167,6 +167,19 @@ exit 1
     expect((await runCli(["verify"], env)).code).toBe(0);
   });
 
+  it("a part refused while pg_dump still runs fails on S3's answer, stops pg_dump, and leaves nothing", async () => {
+    // The first part of the ~17 MB dump is refused (after the SDK's retries: a 403 is not retried).
+    const env = blogEnv("big", { PG_DUMP_COMPRESSION: "0", S3_PART_SIZE_MB: "5" });
+    s3.failUploadParts(1, 403, "AccessDenied");
+    const run = await runCli(["backup"], env);
+    expect(run.code).toBe(1);
+    const error = String(run.lines.find((l) => l.msg === "backup failed")?.error);
+    expect(error).toMatch(/write s3:\/\/db-backup-local\/t\d+\/postgres\/big\/.* was denied/);
+    expect(error).not.toMatch(/SIGTERM/);
+    expect(await storedKeys(env, `${env.STAGE}/`)).toEqual([]);
+    expect(await s3.openUploads()).toEqual([]);
+  });
+
   it("a wrong password is named, and nothing is stored", async () => {
     const env = blogEnv("shop", { PG_DB_PASSWORD: "wrong-password-123" });
     const run = await runCli(["backup"], env);
