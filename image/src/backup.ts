@@ -52,7 +52,8 @@ async function dumpToS3(
   key: string,
 ): Promise<{ meter: Meter; dumpSeconds: number; failure?: { dump?: { exit: Exit; stderr: string }; upload?: unknown; timedOut?: boolean } }> {
   const started = Date.now();
-  const child = spawn(plan.command, plan.args, { env: plan.env, stdio: ["ignore", "pipe", "pipe"] });
+  const [file, ...argv] = [...plan.launcher, plan.command, ...plan.args];
+  const child = spawn(file, argv, { env: plan.env, stdio: ["ignore", "pipe", "pipe"] });
   const stderr = new StderrTail();
   child.stderr?.on("data", (d: Buffer) => stderr.push(d));
   const meter = new Meter();

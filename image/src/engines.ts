@@ -6,15 +6,18 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { run, succeeded } from "./proc";
+import { onPath, run, succeeded } from "./proc";
 import type { MongoTarget, PostgresTarget, Target } from "./settings";
 
 type Env = NodeJS.ProcessEnv;
 
 /** A dump command ready to spawn; `cleanup` removes any private file made for it. */
 export interface DumpPlan {
+  /** The dump tool, as errors name it. */
   command: string;
   args: string[];
+  /** Put before `command` on the spawned argv (stdbuf for pg_dump, below); empty to run it as it is. */
+  launcher: string[];
   env: Env;
   contentType: string;
   toolVersion: string | null;
@@ -57,6 +60,21 @@ export function defaultPgCompression(major: number | undefined): string {
 
 export function pgDumpArgs(compression: string): string[] {
   return ["--format=custom", `--compress=${compression}`, "--no-password"];
+}
+
+/**
+ * pg_dump writes its archive through C stdio, whose buffer on a pipe is 4 KiB: a 121 MiB dump is
+ * 31,000 writes, each one waking the runner for 4 KiB. Under coreutils' `stdbuf -o 64K` (the same
+ * stdio with a larger buffer; pg_dump 12-18 write the custom format to `stdout`) it is 2,000, and
+ * the runner's wakeups fall from 15,000 to 3,700 (strace -c; README, "Performance"). 64 KiB is what
+ * Node reads at once and fits in the stdout socket's buffer, so a write rarely waits; 128 KiB to 1 MiB
+ * measured no faster. Without stdbuf (macOS), or when pg_dump itself was not found, it runs as it is.
+ */
+export const pgDumpOutputBuffer = "64K";
+
+export function pgDumpLauncher(env: Env, pgDumpFound: boolean): string[] {
+  const stdbuf = pgDumpFound ? onPath("stdbuf", env) : undefined;
+  return stdbuf ? [stdbuf, "-o", pgDumpOutputBuffer] : [];
 }
 
 async function firstLine(command: string, args: string[], env: Env): Promise<string | null> {
@@ -103,6 +121,7 @@ async function planPostgres(target: PostgresTarget, base: Env, secrets: Env): Pr
   return {
     command: "pg_dump",
     args: pgDumpArgs(compression),
+    launcher: pgDumpLauncher(env, toolVersion !== null),
     env,
     contentType: "application/octet-stream",
     toolVersion,
@@ -141,6 +160,7 @@ async function planMongo(target: MongoTarget, base: Env, secrets: Env): Promise<
   return {
     command: "mongodump",
     args: mongodumpArgs(config.path, target.database),
+    launcher: [], // a Go program: its output does not go through C stdio, so stdbuf would change nothing
     env: base,
     contentType: "application/gzip",
     toolVersion: await firstLine("mongodump", ["--version"], base),

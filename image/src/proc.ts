@@ -1,6 +1,8 @@
 /** Child processes whose exit status decides and whose stderr is kept for the error message. */
 
 import { spawn, type ChildProcess } from "node:child_process";
+import { accessSync, constants, statSync } from "node:fs";
+import { delimiter, join } from "node:path";
 
 /** The last part of a process's stderr: enough to explain a failure without holding a flood in memory. */
 export class StderrTail {
@@ -39,6 +41,21 @@ export function describeExit(command: string, exit: Exit): string {
   if (exit.spawnError) return `${command} could not be started: ${exit.spawnError.message}`;
   if (exit.signal) return `${command} was killed by ${exit.signal}`;
   return `${command} exited with status ${exit.code}`;
+}
+
+/** Where `name` would be found on the environment's PATH: the first executable file of that name, or undefined. */
+export function onPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
+  for (const dir of (env.PATH ?? "").split(delimiter)) {
+    if (!dir) continue;
+    const file = join(dir, name);
+    try {
+      accessSync(file, constants.X_OK);
+      if (statSync(file).isFile()) return file;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
 }
 
 export interface RunResult {

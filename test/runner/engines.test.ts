@@ -1,5 +1,8 @@
-import { defaultPgCompression, explainPgError, mongodumpArgs, pgDumpArgs, pgEnv, pgMajor } from "../../image/src/engines";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { defaultPgCompression, explainPgError, mongodumpArgs, pgDumpArgs, pgDumpLauncher, pgEnv, pgMajor } from "../../image/src/engines";
 import type { PostgresTarget } from "../../image/src/settings";
+import { fakeBin } from "../support/runner";
 
 const target: PostgresTarget = {
   engine: "postgres",
@@ -28,6 +31,22 @@ it("hands the connection to pg_dump through libpq's environment, not argv", () =
   const args = pgDumpArgs("zstd:1");
   expect(args).toEqual(["--format=custom", "--compress=zstd:1", "--no-password"]);
   expect(args.join(" ")).not.toMatch(/pw|billie|neon/);
+});
+
+it("runs pg_dump under stdbuf with a 64 KiB output buffer where stdbuf is on PATH, and as it is otherwise", () => {
+  const withStdbuf = fakeBin({ stdbuf: "#!/bin/sh\nexit 0\n" });
+  const without = fakeBin({ other: "#!/bin/sh\nexit 0\n" });
+  try {
+    const stdbuf = join(withStdbuf.dir, "stdbuf");
+    expect(pgDumpLauncher({ PATH: `/nonexistent:${without.dir}:${withStdbuf.dir}` }, true)).toEqual([stdbuf, "-o", "64K"]);
+    expect(pgDumpLauncher({ PATH: without.dir }, true)).toEqual([]);
+    expect(pgDumpLauncher({}, true)).toEqual([]);
+    // pg_dump itself not found: run it bare, so the error says so instead of stdbuf's exit status 127.
+    expect(pgDumpLauncher({ PATH: withStdbuf.dir }, false)).toEqual([]);
+  } finally {
+    rmSync(withStdbuf.dir, { recursive: true, force: true });
+    rmSync(without.dir, { recursive: true, force: true });
+  }
 });
 
 it("chooses compression by pg_dump's version", () => {

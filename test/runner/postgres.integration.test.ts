@@ -158,6 +158,21 @@ exit 1
     }
   });
 
+  it("pg_dump writes through stdbuf's 64 KiB buffer, and the backup restores", async () => {
+    const seen = join(tmpdir(), `pg_dump-stdbuf-${process.pid}`);
+    const bin = fakeBin({ pg_dump: `#!/bin/bash\necho "\${_STDBUF_O:-none}" > ${seen}\nexec ${which("pg_dump")} "$@"\n` });
+    const env = blogEnv("shop", { PATH: bin.path });
+    try {
+      const run = await runCli(["backup"], env);
+      expect(run.code).toBe(0);
+      expect(readFileSync(seen, "utf8").trim()).toBe("65536"); // stdbuf passes 64K on as bytes
+      expect((await runCli(["verify", "--deep"], env)).code).toBe(0);
+    } finally {
+      rmSync(bin.dir, { recursive: true, force: true });
+      rmSync(seen, { force: true });
+    }
+  });
+
   it("a dump larger than a part is stored whole through a multipart upload", async () => {
     const env = blogEnv("big", { PG_DUMP_COMPRESSION: "0", S3_PART_SIZE_MB: "5" });
     const run = await runCli(["backup"], env);
