@@ -1,15 +1,19 @@
 /**
  * An S3 protocol server on loopback for the demo, the tests and the benchmark: s3rver, with the two
  * multipart calls it lacks (AbortMultipartUpload, ListMultipartUploads) added, so that "no multipart
- * upload is left behind" is something the runner can do and the tests can check; and with
- * CompleteMultipartUpload done as S3 does it, without reading the whole object back (below).
+ * upload is left behind" is something the runner can do and the tests can check; with
+ * CompleteMultipartUpload done as S3 does it, without reading the whole object back; and with
+ * UploadPart answered only once the part is on disk (both below).
  */
 
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, open, readdir, readFile, rm, stat } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
+import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import S3rver, { type Store } from "s3rver";
 import { describeExit, exitOf, succeeded } from "../../image/src/proc";
 
@@ -61,10 +65,37 @@ async function completeUpload(store: Store, uploadDir: string, bucket: string, p
   return { size: (await stat(objectPath)).size, md5 };
 }
 
+/**
+ * s3rver answers UploadPart once the part has passed through its MD5, not once the part's file is
+ * written, so a CompleteMultipartUpload sent on that answer can join a part whose last bytes are still
+ * on their way to disk. Here the answer waits for the file (and its MD5, which the ETag is).
+ */
+async function putPart(uploadDir: string, partNumber: string, content: Readable): Promise<{ size: number; md5: string }> {
+  const partPath = join(uploadDir, partNumber);
+  await mkdir(uploadDir, { recursive: true });
+  const md5 = createHash("md5");
+  let size = 0;
+  await pipeline(
+    content,
+    async function* (chunks: AsyncIterable<Buffer>) {
+      for await (const chunk of chunks) {
+        md5.update(chunk);
+        size += chunk.length;
+        yield chunk;
+      }
+    },
+    createWriteStream(partPath),
+  );
+  const digest = md5.digest("hex");
+  await writeFile(`${partPath}.md5`, digest);
+  return { size, md5: digest };
+}
+
 export async function startLocalS3(bucket = "db-backup-local"): Promise<LocalS3> {
   const directory = await mkdtemp(join(tmpdir(), "db-backup-s3-"));
   const server = new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory, configureBuckets: [{ name: bucket }] });
   const uploadsDir = (name: string) => server.store.getResourcePath(name, undefined, "uploads");
+  server.store.putPart = (name, uploadId, partNumber, content) => putPart(join(uploadsDir(name), uploadId), partNumber, content);
   server.store.putObjectMultipart = (name, uploadId, parts) => completeUpload(server.store, join(uploadsDir(name), uploadId), name, parts);
 
   const partFaults: { status: number; code: string }[] = [];

@@ -1,9 +1,11 @@
 // s3rver ships no types; this is the part of its API the local S3 server uses.
 declare module "s3rver" {
   import type { AddressInfo } from "node:net";
+  import type { Readable } from "node:stream";
   export interface Store {
     getResourcePath(bucket: string, key: string | undefined, resource: string): string;
     putMetadata(bucket: string, key: string, metadata: unknown, md5: string): Promise<void>;
+    putPart(bucket: string, uploadId: string, partNumber: string, content: Readable): Promise<{ size: number; md5: string }>;
     putObjectMultipart(bucket: string, uploadId: string, parts: { number: number; etag: string }[]): Promise<{ size: number; md5: string }>;
   }
   interface Context {
