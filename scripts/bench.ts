@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: the runner against the blog's way of backing up, side by side in one run, on a
  * throwaway PostgreSQL database of at least 300 MB and a loopback S3 server. Prints wall times, ratios,
- * the runner's peak RSS at two database sizes, the bytes it wrote to local disk, and restore times.
+ * the runner's peak RSS at two database sizes, the bytes it wrote to local disk, and restore times; and,
+ * for comparison, the runner against an endpoint that discards what it receives (scripts/lib/discardS3.ts).
  * Not part of the tests: this machine is shared, so figures vary from run to run.
  */
 
@@ -16,6 +17,7 @@ import { runChecked, type RunResult } from "../image/src/proc";
 import { gatedUpload, getStream, listKeys, s3Client } from "../image/src/s3";
 import { parseStorage } from "../image/src/settings";
 import { startLocalPostgres, type LocalPostgres } from "./lib/localPostgres";
+import { startDiscardS3 } from "./lib/discardS3";
 import { startLocalS3 } from "./lib/localS3";
 
 const root = join(__dirname, "..");
@@ -102,6 +104,7 @@ async function main(): Promise<void> {
   execFileSync("npm", ["run", "--silent", "--workspace=image", "build"], { cwd: root, stdio: "inherit" });
   const pg = await startLocalPostgres();
   const s3 = await startLocalS3();
+  const discard = await startDiscardS3();
   const work = mkdtempSync(join(tmpdir(), "db-backup-bench-"));
   try {
     process.stderr.write("creating the databases\n");
@@ -117,6 +120,8 @@ async function main(): Promise<void> {
     await run("pg_dump", ["--format=custom", "--compress=0", "--no-sync", "--file=/dev/null"], pgEnv);
 
     const blogFile = join(work, "blog.dump");
+    // The same runner, its parts received over loopback and dropped: the S3 server's work off this machine.
+    const discardEnv = { ...env("large"), AWS_ENDPOINT_URL_S3: discard.endpoint };
     const { s3: settings } = parseStorage(env("large"));
     const client = s3Client(settings);
     const blogWay = () =>
@@ -129,22 +134,29 @@ async function main(): Promise<void> {
     const dumpToNull = (level: string) => timed(() => run("pg_dump", ["--format=custom", `--compress=${level}`, "--no-sync", "--file=/dev/null"], pgEnv));
 
     // Side by side, round after round; each contender starts with no dirty pages left by the one before.
-    const rounds: { blog: Awaited<ReturnType<typeof blogWay>>; runner: RunnerPass; bare: number; raw: number }[] = [];
+    const rounds: { blog: Awaited<ReturnType<typeof blogWay>>; runner: RunnerPass; discarded: RunnerPass; bare: number; raw: number }[] = [];
     for (let k = 1; k <= roundCount; k++) {
       execFileSync("sync");
       const blog = await blogWay();
       execFileSync("sync");
       const runner = await runnerPass(env("large"));
       execFileSync("sync");
+      const received = discard.received();
+      const discarded = await runnerPass(discardEnv);
+      if (discard.received() - received < discarded.bytes) throw new Error("the discarding endpoint received less than the runner sent");
+      execFileSync("sync");
       const bare = (await dumpToNull(compression)).s;
       execFileSync("sync");
       const raw = (await dumpToNull("0")).s;
-      rounds.push({ blog, runner, bare, raw });
-      process.stderr.write(`round ${k}/${roundCount}: blog ${blog.s.toFixed(2)} s, runner ${runner.s.toFixed(2)} s, bare pg_dump ${bare.toFixed(2)} s, uncompressed ${raw.toFixed(2)} s; runner / bare ${(runner.s / bare).toFixed(2)}x\n`);
+      rounds.push({ blog, runner, discarded, bare, raw });
+      process.stderr.write(
+        `round ${k}/${roundCount}: blog ${blog.s.toFixed(2)} s, runner ${runner.s.toFixed(2)} s, runner to the discarding endpoint ${discarded.s.toFixed(2)} s, ` +
+          `bare pg_dump ${bare.toFixed(2)} s, uncompressed ${raw.toFixed(2)} s; runner / bare ${(runner.s / bare).toFixed(2)}x (discarding: ${(discarded.s / bare).toFixed(2)}x)\n`,
+      );
     }
     // The round whose runner/bare ratio is the median stands for the run, so its figures belong together.
     const byRatio = [...rounds].sort((a, b) => a.runner.s / a.bare - b.runner.s / b.bare);
-    const { blog, runner, bare, raw } = byRatio[Math.floor((byRatio.length - 1) / 2)];
+    const { blog, runner, discarded, bare, raw } = byRatio[Math.floor((byRatio.length - 1) / 2)];
     const blogBytes = statSync(blogFile).size;
     const small = await runnerPass(env("small"));
 
@@ -166,12 +178,14 @@ async function main(): Promise<void> {
       `runner (streamed to S3)                          ${fmt(runner.s)} s, ${mib(runner.bytes)} MiB, peak RSS ${runner.rssMiB.toFixed(0)} MiB, ${runner.diskWrites} bytes written to local disk`,
       `  of which: dump ran ${fmt(runner.dumpSeconds)} s, stored with manifest at ${fmt(runner.storedSeconds)} s after the target started`,
       `  CPU: runner process ${fmt(runner.cpuSeconds)} s, S3 server ${fmt(runner.s3CpuSeconds)} s (both on this machine's ${cpus().length} cores)`,
+      `runner, endpoint discarding the parts            ${fmt(discarded.s)} s; CPU: runner ${fmt(discarded.cpuSeconds)} s, endpoint ${fmt(discarded.s3CpuSeconds)} s`,
       `bare pg_dump --compress=${compression} > /dev/null             ${fmt(bare)} s`,
       `uncompressed pg_dump > /dev/null (read limit)     ${fmt(raw)} s`,
       ``,
       `blog / runner                 ${fmt(blog.s / runner.s)}x   (target >= 1.6)  ${blog.s / runner.s >= 1.6 ? "met" : "NOT met"}`,
       `runner / bare pg_dump         ${fmt(runner.s / bare)}x   (target <= 1.3)  ${runner.s / bare <= 1.3 ? "met" : "NOT met"}`,
       `runner / read limit           ${fmt(runner.s / raw)}x`,
+      `runner (discarding) / bare    ${fmt(discarded.s / bare)}x   (for comparison: the server's work off this machine)`,
       `peak RSS small / large        ${small.rssMiB.toFixed(0)} / ${runner.rssMiB.toFixed(0)} MiB   (target < 200, flat)  ${runner.rssMiB < 200 && runner.rssMiB < small.rssMiB * 1.25 ? "met" : "NOT met"}`,
       `restore from blog's file      ${fmt(restoreBlog.s)} s`,
       `restore from runner's backup  ${fmt(restoreRunner.s)} s`,
@@ -180,6 +194,7 @@ async function main(): Promise<void> {
   } finally {
     rmSync(work, { recursive: true, force: true });
     await s3.stop();
+    await discard.stop();
     pg.stop();
   }
 }
