@@ -8,9 +8,20 @@ import type { S3Settings } from "./settings";
 import { s3Sdk } from "./sdk";
 import { MultipartUpload } from "./upload";
 
+/**
+ * Over HTTPS a part needs no signed SHA-256 of its body: TLS protects it on the way, AWS also checks
+ * the part's CRC32 (the SDK's default checksum there), and the manifest's SHA-256 covers the whole
+ * backup. The SDK would otherwise hash every byte of every part once more, beside the manifest's hash
+ * (S3 accepts UNSIGNED-PAYLOAD, as other AWS SDKs send it over HTTPS). Over plain HTTP (an
+ * S3-compatible server in a private network, the local one) parts keep the signed hash.
+ */
+export function signsPartPayload(s3: S3Settings): boolean {
+  return s3.endpoint !== undefined && !s3.endpoint.toLowerCase().startsWith("https:");
+}
+
 export function s3Client(s3: S3Settings): S3Client {
   const { S3Client } = s3Sdk();
-  return new S3Client({
+  const client = new S3Client({
     // Without static keys, the standard chain: the task role in ECS, a profile or SSO on a laptop.
     credentials: s3.credentials,
     region: s3.region ?? "us-east-1",
@@ -21,6 +32,19 @@ export function s3Client(s3: S3Settings): S3Client {
     ...(s3.endpoint ? { requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" } : {}),
     maxAttempts: 5,
   });
+  if (!signsPartPayload(s3)) {
+    client.middlewareStack.add(
+      (next, context) => (args) => {
+        const request = args.request as { headers?: Record<string, string> };
+        if (context.commandName === "UploadPartCommand" && request.headers && !request.headers["x-amz-content-sha256"]) {
+          request.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD";
+        }
+        return next(args);
+      },
+      { step: "build", name: "unsignedPartPayload" },
+    );
+  }
+  return client;
 }
 
 /** Passes bytes through unchanged while computing their SHA-256 and count. */
