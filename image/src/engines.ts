@@ -63,12 +63,12 @@ export function pgDumpArgs(compression: string): string[] {
 }
 
 /**
- * pg_dump writes its archive through C stdio, whose buffer on a pipe is 4 KiB: a 121 MiB dump is
- * 31,000 writes, each one waking the runner for 4 KiB. Under coreutils' `stdbuf -o 64K` (the same
- * stdio with a larger buffer; pg_dump 12-18 write the custom format to `stdout`) it is 2,000, and
- * the runner's wakeups fall from 15,000 to 3,700 (strace -c; README, "Performance"). 64 KiB is what
- * Node reads at once and fits in the stdout socket's buffer, so a write rarely waits; 128 KiB to 1 MiB
- * measured no faster. Without stdbuf (macOS), or when pg_dump itself was not found, it runs as it is.
+ * pg_dump writes its archive through C stdio (to `stdout` when given no --file), whose buffer on a
+ * pipe is 4 KiB: a 121 MiB dump is 31,000 writes, each one waking the runner for 4 KiB. Under
+ * coreutils' `stdbuf -o 64K` (the same stdio with a larger buffer) it is 2,000, and the runner's
+ * wakeups fall from 15,000 to 3,700 (strace -c; README, "Performance"). 64 KiB is what Node reads at
+ * once and fits in the stdout socket's buffer, so a write rarely waits; 128 KiB to 1 MiB measured no
+ * faster. Without stdbuf (macOS), or when pg_dump itself was not found, it runs as it is.
  */
 export const pgDumpOutputBuffer = "64K";
 
