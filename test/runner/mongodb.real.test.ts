@@ -4,22 +4,13 @@
  * PATH, as in the GitHub Actions workflow; elsewhere it says why it is skipped.
  */
 
-import { execFileSync } from "node:child_process";
 import { MongoClient } from "mongodb";
+import { onPath } from "../../image/src/proc";
 import { startLocalS3, type LocalS3 } from "../../scripts/lib/localS3";
 import { runCli } from "../support/runner";
 
-function onPath(tool: string): boolean {
-  try {
-    execFileSync("sh", ["-c", `command -v ${tool}`]);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const uri = process.env.MONGODB_TEST_URI;
-const missing = [!uri && "MONGODB_TEST_URI is not set", !onPath("mongodump") && "mongodump is not on PATH", !onPath("mongorestore") && "mongorestore is not on PATH"].filter(Boolean);
+const missing = [!uri && "MONGODB_TEST_URI is not set", !onPath("mongodump", process.env) && "mongodump is not on PATH", !onPath("mongorestore", process.env) && "mongorestore is not on PATH"].filter(Boolean);
 if (missing.length > 0) {
   // Straight to stderr: Jest drops console output of a suite that is skipped whole when several suites run.
   process.stderr.write(`skipping the real-MongoDB test: ${missing.join("; ")} (the GitHub Actions workflow provides a server and the tools)\n`);

@@ -3,8 +3,9 @@
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { main } from "../../image/src/cli";
+import { onPath } from "../../image/src/proc";
 import { setLogSink } from "../../image/src/log";
 import { getStream, listKeys, s3Client } from "../../image/src/s3";
 import { parseStorage } from "../../image/src/settings";
@@ -53,7 +54,9 @@ export function fakeBin(scripts: Record<string, string>): { dir: string; path: s
 
 /** The real tool's absolute path, for a stand-in that wraps it. */
 export function which(tool: string): string {
-  return execFileSync("sh", ["-c", `command -v ${tool}`]).toString().trim();
+  const path = onPath(tool, process.env);
+  if (!path) throw new Error(`${tool} is not on PATH`);
+  return path;
 }
 
 /**
