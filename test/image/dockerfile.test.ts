@@ -7,7 +7,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { validate } from "dockerfile-utils";
-import { runnerUser } from "../../components/taskDefinition";
+import { runnerUser, scratchPath } from "../../components/taskDefinition";
+import { declaredVolumes, finalStage } from "../support/image";
 
 const root = join(__dirname, "../..");
 const dockerfile = readFileSync(join(root, "image/Dockerfile"), "utf8");
@@ -50,4 +51,14 @@ it("installs a PostgreSQL client from the PostgreSQL project's repository and pi
   expect(dockerfile).toMatch(/amd64\) MONGO_PLATFORM=/);
   expect(dockerfile).toMatch(/arm64\) MONGO_PLATFORM=/);
   expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:22-bookworm-slim$/m);
+});
+
+it("declares the task's scratch path as a volume, after the step that prepares it", () => {
+  const stage = finalStage(dockerfile);
+  expect(declaredVolumes(stage)).toEqual([scratchPath]);
+  // Docker discards what a later build step writes under a declared volume, so it is prepared first.
+  const prepares = stage.findIndex((i) => i.keyword === "RUN" && i.args.includes(`install -d -o ${runnerUser.split(":")[0]}`) && i.args.endsWith(` ${scratchPath}`));
+  const volume = stage.findIndex((i) => i.keyword === "VOLUME");
+  expect(prepares).toBeGreaterThan(-1);
+  expect(volume).toBeGreaterThan(prepares);
 });
