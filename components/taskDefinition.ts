@@ -35,6 +35,11 @@ export const containerName = "backup";
 /** The runner's user in the image (Dockerfile: USER 10001). */
 export const runnerUser = "10001:10001";
 export const scratchVolume = "tmp";
+/**
+ * Where the scratch volume is mounted: the one writable path of the task. The image declares a VOLUME at
+ * exactly this path with the runner's user as owner (image/Dockerfile; test/image checks they agree).
+ */
+export const scratchPath = "/tmp";
 
 export interface ContainerInputs {
   config: StackConfig;
@@ -69,7 +74,11 @@ export function buildContainerDefinitions(i: ContainerInputs): Record<string, un
       user: runnerUser,
       readonlyRootFilesystem: true,
       // The only writable place: mongodump's private config file lives here, dumps never do.
-      mountPoints: [{ sourceVolume: scratchVolume, containerPath: "/tmp", readOnly: false }],
+      mountPoints: [{ sourceVolume: scratchVolume, containerPath: scratchPath, readOnly: false }],
+      // Node as PID 1 would ignore the SIGTERM with which ECS stops a task (a PID 1 gets no default signal
+      // actions): an init process runs as PID 1 instead and forwards it to the runner, which then stops
+      // its dumps, aborts their uploads and reports each target before stopTimeout ends in SIGKILL.
+      linuxParameters: { initProcessEnabled: true },
       environment,
       secrets: i.config.targets.map((t) => ({ name: secretEnvName(t), valueFrom: i.secretArns[t.name] })),
       logConfiguration: {
