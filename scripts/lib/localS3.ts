@@ -15,6 +15,7 @@ import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import S3rver, { type Store } from "s3rver";
+import { DUMMY_ACCOUNT } from "s3rver/lib/models/account";
 import { describeExit, exitOf, succeeded } from "../../image/src/proc";
 
 export interface LocalS3 {
@@ -91,8 +92,26 @@ async function putPart(uploadDir: string, partNumber: string, content: Readable)
   return { size, md5: digest };
 }
 
-export async function startLocalS3(bucket = "db-backup-local"): Promise<LocalS3> {
+/** A request as an authorizer sees it: who signed it, the bucket, the key ("" for the bucket itself), method and query. */
+export interface S3Request {
+  /** The access key ID of the request's SigV4 signature. */
+  accessKeyId?: string;
+  method: string;
+  bucket: string;
+  key: string;
+  query: Record<string, string | string[] | undefined>;
+}
+
+export interface LocalS3Options {
+  /** Further key pairs whose SigV4 signatures s3rver accepts (besides its own S3RVER/S3RVER). */
+  accessKeys?: Record<string, string>;
+  /** Answers 403 AccessDenied, as S3 would, to every request this returns false for (IAM in tests). */
+  authorize?: (request: S3Request) => boolean;
+}
+
+export async function startLocalS3(bucket = "db-backup-local", options: LocalS3Options = {}): Promise<LocalS3> {
   const directory = await mkdtemp(join(tmpdir(), "db-backup-s3-"));
+  for (const [id, secret] of Object.entries(options.accessKeys ?? {})) DUMMY_ACCOUNT.createKeyPair(id, secret);
   const server = new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory, configureBuckets: [{ name: bucket }] });
   const uploadsDir = (name: string) => server.store.getResourcePath(name, undefined, "uploads");
   server.store.putPart = (name, uploadId, partNumber, content) => putPart(join(uploadsDir(name), uploadId), partNumber, content);
@@ -101,13 +120,20 @@ export async function startLocalS3(bucket = "db-backup-local"): Promise<LocalS3>
   const partFaults: { status: number; code: string }[] = [];
   server.middleware.unshift(async (ctx, next) => {
     const [, name] = ctx.path.split("/");
-    if (ctx.method === "PUT" && ctx.query.partNumber !== undefined && partFaults.length > 0) {
-      const { status, code } = partFaults.shift()!;
+    const key = decodeURIComponent(ctx.path.split("/").slice(2).join("/"));
+    const refuse = async (status: number, code: string, message: string) => {
       for await (const _ of ctx.req); // the whole body first, so the client sees the answer, not a reset
       ctx.status = status;
       ctx.type = "application/xml";
-      ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>injected by the test</Message></Error>`;
-      return;
+      ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+    };
+    const accessKeyId = /Credential=([^/]+)\//.exec(ctx.get("authorization"))?.[1];
+    if (options.authorize && !options.authorize({ accessKeyId, method: ctx.method, bucket: name, key, query: ctx.query })) {
+      return refuse(403, "AccessDenied", "Access Denied (the test's IAM model)");
+    }
+    if (ctx.method === "PUT" && ctx.query.partNumber !== undefined && partFaults.length > 0) {
+      const { status, code } = partFaults.shift()!;
+      return refuse(status, code, "injected by the test");
     }
     if (ctx.method === "DELETE" && ctx.query.uploadId !== undefined) {
       await rm(join(uploadsDir(name), ctx.query.uploadId), { recursive: true, force: true });

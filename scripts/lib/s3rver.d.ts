@@ -16,6 +16,7 @@ declare module "s3rver" {
     body: unknown;
     type: string;
     req: AsyncIterable<Buffer>;
+    get(header: string): string;
   }
   export default class S3rver {
     constructor(options: {
@@ -31,4 +32,9 @@ declare module "s3rver" {
     run(): Promise<AddressInfo>;
     close(): Promise<void>;
   }
+}
+
+declare module "s3rver/lib/models/account" {
+  /** The account every request is authenticated against; its key pairs are the ones s3rver accepts. */
+  export const DUMMY_ACCOUNT: { createKeyPair(accessKeyId: string, secretAccessKey: string): void };
 }

@@ -14,8 +14,11 @@ export interface SynthResult {
   outputs: Record<string, unknown>;
 }
 
-/** Runs index.ts under mocks with the given config; resolves once every resource is registered. */
-export async function synthesize(stack: string, config: Record<string, string> = readStackFile(stack)): Promise<SynthResult> {
+/**
+ * Runs index.ts under mocks with the given config; resolves once every resource is registered.
+ * `secrets` gives values for secret keys (`app-password`), as `pulumi config set --secret` would.
+ */
+export async function synthesize(stack: string, config: Record<string, string> = readStackFile(stack), secrets: Record<string, string> = {}): Promise<SynthResult> {
   const stage = parseStackConfig({ get: (key) => config[`${project}:${key}`] }, stack);
   const secretKeys = stage.targets.map((t) => `${project}:${secretKeyOf(t)}`);
   const plain = secretKeys.find((key) => key in config);
@@ -23,7 +26,7 @@ export async function synthesize(stack: string, config: Record<string, string> =
     throw new ConfigError(plain.slice(project.length + 1), `is in plain text in Pulumi.${stack}.yaml: remove it there and run \`pulumi config set --secret ${plain} <value>\``);
   }
   const full = { ...config };
-  for (const key of secretKeys) full[key] ??= `SYNTH-SECRET(${key})`;
+  for (const key of secretKeys) full[key] ??= secrets[key.slice(project.length + 1)] ?? `SYNTH-SECRET(${key})`;
 
   const pulumi = await import("@pulumi/pulumi");
   const mocks = new AwsMocks(config["aws:region"] ?? "us-east-1");

@@ -1,0 +1,57 @@
+/**
+ * Which IAM action S3 authorizes a REST request as, so the local S3 can answer as S3 would for a given
+ * identity policy. Multipart uploads are authorized as s3:PutObject (create, each part, complete),
+ * except the abort (s3:AbortMultipartUpload) and the listings (S3 user guide, "Multipart upload and
+ * permissions": https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions).
+ */
+
+import type { PolicyDocument } from "../../components/policies";
+import type { S3Request } from "../../scripts/lib/localS3";
+import { allows, type Request } from "./iam";
+
+export function s3ActionOf(r: S3Request): string {
+  const has = (name: string) => r.query[name] !== undefined;
+  if (r.key === "") {
+    if (r.method === "GET" && has("uploads")) return "s3:ListBucketMultipartUploads";
+    if (r.method === "GET" && has("versions")) return "s3:ListBucketVersions";
+    if (r.method === "GET" || r.method === "HEAD") return "s3:ListBucket";
+    return `s3:(bucket ${r.method})`; // nothing of ours creates or deletes buckets
+  }
+  switch (r.method) {
+    case "PUT":
+    case "POST":
+      return "s3:PutObject";
+    case "DELETE":
+      if (has("uploadId")) return "s3:AbortMultipartUpload";
+      return has("versionId") ? "s3:DeleteObjectVersion" : "s3:DeleteObject";
+    case "GET":
+    case "HEAD":
+      if (has("uploadId")) return "s3:ListMultipartUploadParts";
+      return has("versionId") ? "s3:GetObjectVersion" : "s3:GetObject";
+    default:
+      return `s3:(object ${r.method})`;
+  }
+}
+
+/** The IAM request an S3 REST request is evaluated as. */
+export function iamRequestOf(r: S3Request, partition = "aws"): Request {
+  return { action: s3ActionOf(r), resource: r.key === "" ? `arn:${partition}:s3:::${r.bucket}` : `arn:${partition}:s3:::${r.bucket}/${r.key}` };
+}
+
+/**
+ * An authorizer for the local S3: requests signed with `accessKeyId` are allowed what the policy
+ * allows, and each decision is recorded; requests signed with any other key (an operator's) pass.
+ */
+export function policyAuthorizer(accessKeyId: string, policy: PolicyDocument | string): { authorize: (r: S3Request) => boolean; decisions: (Request & { allowed: boolean })[] } {
+  const decisions: (Request & { allowed: boolean })[] = [];
+  return {
+    decisions,
+    authorize: (r) => {
+      if (r.accessKeyId !== accessKeyId) return true;
+      const request = iamRequestOf(r);
+      const allowed = allows(policy, request);
+      decisions.push({ ...request, allowed });
+      return allowed;
+    },
+  };
+}

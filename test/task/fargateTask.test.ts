@@ -1,0 +1,305 @@
+/**
+ * The backup task as Fargate runs it, as near as this machine allows: the offline synth of a stack
+ * whose targets are a real PostgreSQL and the MongoDB stand-in; the runner compiled as the Dockerfile
+ * compiles it and started as its ENTRYPOINT plus CMD; the container definition's environment exactly as
+ * synthesized, each secret resolved through the SSM parameter its valueFrom names; nothing else in the
+ * environment but what the image and ECS set; the container's user; a read-only root filesystem; and
+ * every mount point an empty root-owned 0755 directory unless the image declares a VOLUME there, in
+ * which case it starts as the image's directory ("Use bind mounts with Amazon ECS", considerations:
+ * https://docs.aws.amazon.com/AmazonECS/latest/developerguide/bind-mounts.html). The local S3 answers
+ * as S3 would for the synthesized task role's policy, and credentials come from a container
+ * credentials endpoint, as the task role's do.
+ *
+ * What differs from ECS, and why: the credentials endpoint is on 127.0.0.1 (AWS_CONTAINER_CREDENTIALS_FULL_URI)
+ * instead of 169.254.170.2; S3 is the local server (AWS_ENDPOINT_URL_S3, path style); the tools are this
+ * machine's (PostgreSQL 15's pg_dump, not the image's 18; node 20, not 22) and mongodump is a stand-in.
+ */
+
+import { spawn, spawnSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startLocalPostgres, type LocalPostgres } from "../../scripts/lib/localPostgres";
+import { startLocalS3, type LocalS3 } from "../../scripts/lib/localS3";
+import { createSampleDatabase } from "../../scripts/lib/sampleDatabase";
+import { readStackFile } from "../../scripts/lib/stackFiles";
+import { synthesize, type SynthResult } from "../../scripts/lib/synth";
+import type { RecordedResource } from "../../scripts/lib/mocks";
+import { declaredVolumes, entrypointOf, envOf, fileMode, finalStage, runAccountStep, sandboxUnavailable, type AccountStep } from "../support/image";
+import { allows } from "../support/iam";
+import { runCli, repoRoot, storedKeys } from "../support/runner";
+import { policyAuthorizer } from "../support/s3Access";
+
+const unavailable = sandboxUnavailable();
+if (unavailable) process.stderr.write(`test/task/fargateTask.test.ts skipped: ${unavailable}\n`);
+const maybe = unavailable ? describe.skip : describe;
+
+const dockerfile = readFileSync(join(repoRoot, "image/Dockerfile"), "utf8");
+const stage = finalStage(dockerfile);
+/** node:22-bookworm-slim's PATH (its image config); the Dockerfile adds none. */
+const imagePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const taskRoleKey = "ASIATASKROLEEXAMPLE";
+const taskRoleSecret = "task-role-secret-access-key";
+const mongoUri = "mongodb://backup:Events-Secret-Pw@127.0.0.1:27017/?authSource=admin";
+
+interface ContainerDefinition {
+  user: string;
+  readonlyRootFilesystem: boolean;
+  command?: string[];
+  entryPoint?: string[];
+  environment: { name: string; value: string }[];
+  secrets: { name: string; valueFrom: string }[];
+  mountPoints: { sourceVolume: string; containerPath: string; readOnly: boolean }[];
+  linuxParameters?: { initProcessEnabled?: boolean };
+}
+
+interface TaskRun {
+  code: number | null;
+  lines: Record<string, any>[];
+  stdout: string;
+  stderr: string;
+  /** What each mount point's directory holds after the run. */
+  leftInMounts: string[];
+}
+
+maybe("the backup task as Fargate runs it", () => {
+  let pg: LocalPostgres;
+  let s3: LocalS3;
+  let graph: SynthResult;
+  let container: ContainerDefinition;
+  let taskPolicy: string;
+  let authorizer: ReturnType<typeof policyAuthorizer>;
+  let image: AccountStep;
+  let work: string;
+  let credentials: Server;
+  const credentialRequests: string[] = [];
+  const credentialsPath = `/v2/credentials/${randomUUID()}`;
+
+  const resource = (type: string, test: (r: RecordedResource) => boolean = () => true) => graph.resources.find((r) => r.type === type && test(r))!;
+
+  beforeAll(async () => {
+    pg = await startLocalPostgres();
+    createSampleDatabase(pg, "app_task");
+    const config = {
+      ...readStackFile("dev"),
+      "db-backup:targets": JSON.stringify([
+        { name: "app", engine: "postgres", host: pg.host, port: pg.port, database: "app_task", user: pg.user },
+        { name: "events", engine: "mongodb", database: "events" },
+      ]),
+    };
+    graph = await synthesize("dev", config, { "app-password": pg.password, "events-uri": mongoUri });
+    const taskDefinition = resource("aws:ecs/taskDefinition:TaskDefinition");
+    container = JSON.parse(taskDefinition.inputs.containerDefinitions as string)[0];
+    const taskRole = resource("aws:iam/role:Role", (r) => r.outputs.arn === taskDefinition.inputs.taskRoleArn);
+    taskPolicy = resource("aws:iam/rolePolicy:RolePolicy", (r) => r.inputs.role === taskRole.outputs.id).inputs.policy as string;
+    authorizer = policyAuthorizer(taskRoleKey, taskPolicy);
+    const bucket = container.environment.find((e) => e.name === "S3_BUCKET")!.value;
+    s3 = await startLocalS3(bucket, { authorize: authorizer.authorize, accessKeys: { [taskRoleKey]: taskRoleSecret } });
+
+    work = mkdtempSync(join(tmpdir(), "db-backup-task-"));
+    // As the Dockerfile's build stage does (`npm run build` in image/: tsc -p tsconfig.json), into /app/dist.
+    const tsc = spawnSync(join(repoRoot, "node_modules/.bin/tsc"), ["-p", join(repoRoot, "image"), "--outDir", join(work, "dist")], { encoding: "utf8" });
+    if (tsc.status !== 0) throw new Error(`compiling the runner failed: ${tsc.stdout}${tsc.stderr}`);
+    image = runAccountStep(dockerfile);
+    if (image.status !== 0) throw new Error(`the image's account step failed: ${image.stderr}`);
+
+    // Refuses (exit 3) unless called as `mongodump --archive --gzip --config=<private file of its own user>`.
+    writeFileSync(
+      join(work, "mongodump"),
+      `#!/bin/bash
+if [ "$1" = "--version" ]; then echo "mongodump version: 100.10.0 (stand-in)"; exit 0; fi
+[ "$1" = "--archive" ] && [ "$2" = "--gzip" ] || { echo "stand-in: expected --archive --gzip, got: $*" >&2; exit 3; }
+case "$3" in --config=*) config="\${3#--config=}";; *) echo "stand-in: expected --config=<file>" >&2; exit 3;; esac
+[ "$(stat -c '%a %u' "$config")" = "600 $(id -u)" ] || { echo "stand-in: $config is not private to $(id -u)" >&2; exit 3; }
+grep -q '^uri: "mongodb://' "$config" || { echo "stand-in: no uri in $config" >&2; exit 3; }
+printf 'stand-in archive of %s\\n' "\${4#--db=}" | gzip -c
+`,
+    );
+    chmodSync(join(work, "mongodump"), 0o755);
+
+    credentials = createServer((req, res) => {
+      credentialRequests.push(req.url ?? "");
+      if (req.url !== credentialsPath) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end(
+        JSON.stringify({
+          AccessKeyId: taskRoleKey,
+          SecretAccessKey: taskRoleSecret,
+          Token: "task-role-session-token",
+          Expiration: new Date(Date.now() + 3600_000).toISOString(),
+          RoleArn: taskRole.outputs.arn,
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => credentials.listen(0, "127.0.0.1", resolve));
+  }, 180_000);
+
+  afterAll(async () => {
+    await s3?.stop();
+    pg?.stop();
+    credentials?.close();
+    image?.remove();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  /** The container's environment as ECS builds it: the image's, ECS's own, the definition's and the secrets. */
+  function taskEnvironment(): Record<string, string> {
+    const region = container.environment.find((e) => e.name === "AWS_REGION")!.value;
+    const ssm = (arn: string) => {
+      const parameter = resource("aws:ssm/parameter:Parameter", (r) => r.outputs.arn === arn);
+      if (!parameter) throw new Error(`no SSM parameter has the ARN ${arn}`);
+      return parameter.inputs.value as string;
+    };
+    return {
+      PATH: imagePath,
+      ...envOf(stage),
+      HOME: "/",
+      HOSTNAME: "ip-172-31-7-42.ap-southeast-1.compute.internal",
+      AWS_EXECUTION_ENV: "AWS_ECS_FARGATE",
+      AWS_DEFAULT_REGION: region,
+      AWS_REGION: region,
+      ECS_CONTAINER_METADATA_URI: "http://127.0.0.1:1/v3/task-metadata",
+      ECS_CONTAINER_METADATA_URI_V4: "http://127.0.0.1:1/v4/task-metadata",
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: `http://127.0.0.1:${(credentials.address() as AddressInfo).port}${credentialsPath}`,
+      ...Object.fromEntries(container.environment.map((e) => [e.name, e.value])),
+      ...Object.fromEntries(container.secrets.map((s) => [s.name, ssm(s.valueFrom)])),
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      S3_FORCE_PATH_STYLE: "true",
+    };
+  }
+
+  /**
+   * Runs the container in a bubblewrap sandbox. `imageVolumes: false` mounts every mount point as an
+   * empty root 0755 directory, as Fargate does where the image declares no VOLUME.
+   */
+  async function runTask(imageVolumes = true): Promise<TaskRun> {
+    const run = mkdtempSync(join(work, "run-"));
+    const mounts = container.mountPoints.map((m, i) => {
+      const dir = join(run, `mount-${i}`);
+      if (imageVolumes && declaredVolumes(stage).includes(m.containerPath)) {
+        cpSync(image.volumes[m.containerPath], dir, { recursive: true, preserveTimestamps: true });
+        const { uid, gid, mode } = fileMode(image.volumes[m.containerPath]);
+        spawnSync("chown", [`${uid}:${gid}`, dir]);
+        chmodSync(dir, mode);
+      } else {
+        mkdirSync(dir);
+        chmodSync(dir, 0o755);
+      }
+      return { dir, path: m.containerPath, readOnly: m.readOnly };
+    });
+    const [uid, gid] = container.user.split(":");
+    const { entrypoint, cmd } = entrypointOf(stage);
+    const argv = [...(container.entryPoint ?? entrypoint), ...(container.command ?? cmd)];
+    const args = [
+      "--tmpfs", "/",
+      "--ro-bind", "/usr", "/usr",
+      ...["bin", "sbin", "lib", "lib64"].flatMap((d) => ["--symlink", `usr/${d}`, `/${d}`]),
+      "--ro-bind", image.etc, "/etc",
+      "--tmpfs", "/usr/local/bin",
+      "--ro-bind", join(work, "mongodump"), "/usr/local/bin/mongodump",
+      "--remount-ro", "/usr/local/bin",
+      // The image's WORKDIR (bwrap would make it 0700 otherwise).
+      "--perms", "0755", "--dir", "/app",
+      "--ro-bind", join(work, "dist"), "/app/dist",
+      "--ro-bind", realpathSync(join(repoRoot, "node_modules")), "/app/node_modules",
+      ...mounts.flatMap((m) => [m.readOnly ? "--ro-bind" : "--bind", m.dir, m.path]),
+      "--dev", "/dev",
+      "--proc", "/proc",
+      ...(container.readonlyRootFilesystem ? ["--remount-ro", "/"] : []),
+      "--chdir", "/app",
+      "--unshare-pid",
+      "--die-with-parent",
+      "--", "setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--", ...argv,
+    ];
+    const child = spawn("bwrap", args, { env: taskEnvironment(), stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    const lines = stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+    return { code, lines, stdout, stderr, leftInMounts: mounts.flatMap((m) => readdirSync(m.dir)) };
+  }
+
+  it("is defined as the image runs it: the image's user, a read-only root, one scratch volume, an init process", () => {
+    expect(container.user).toBe("10001:10001");
+    expect(readFileSync(join(image.etc, "passwd"), "utf8")).toMatch(/^dbbackup:x:10001:10001:/m);
+    expect(container.readonlyRootFilesystem).toBe(true);
+    expect(container.mountPoints.map((m) => m.containerPath)).toEqual(declaredVolumes(stage));
+    expect(container.linuxParameters?.initProcessEnabled).toBe(true);
+  });
+
+  describe("a scheduled run", () => {
+    let run: TaskRun;
+    let keys: string[];
+
+    beforeAll(async () => {
+      run = await runTask();
+      keys = await storedKeys(s3.env, "");
+    }, 120_000);
+
+    it("stores every target and exits 0", () => {
+      expect({ code: run.code, errors: run.lines.filter((l) => l.level === "error"), stderr: run.code === 0 ? "" : run.stderr }).toEqual({ code: 0, errors: [], stderr: "" });
+      expect(keys.sort()).toEqual([
+        expect.stringMatching(/^dev\/mongodb\/events\/[0-9TZ-]+\.archive\.gz$/),
+        expect.stringMatching(/^dev\/mongodb\/events\/[0-9TZ-]+\.archive\.gz\.manifest\.json$/),
+        expect.stringMatching(/^dev\/postgres\/app\/[0-9TZ-]+\.dump$/),
+        expect.stringMatching(/^dev\/postgres\/app\/[0-9TZ-]+\.dump\.manifest\.json$/),
+      ]);
+    });
+
+    it("used the task role's credentials, and nothing the task role may not do", () => {
+      expect(credentialRequests).toContain(credentialsPath);
+      expect(authorizer.decisions.filter((d) => !d.allowed)).toEqual([]);
+      expect(new Set(authorizer.decisions.map((d) => d.action))).toEqual(new Set(["s3:PutObject"]));
+      for (const key of keys) expect(allows(taskPolicy, { action: "s3:PutObject", resource: `arn:aws:s3:::${s3.bucket}/${key}` })).toBe(true);
+    });
+
+    it("writes the metrics the stale-backup alarms watch, per target", () => {
+      const alarms = graph.resources.filter((r) => r.type === "aws:cloudwatch/metricAlarm:MetricAlarm" && JSON.stringify(r.inputs).includes("BackupSuccess"));
+      expect(alarms).toHaveLength(2);
+      for (const alarm of alarms) {
+        const watched = watchedMetric(alarm);
+        const line = run.lines.find((l) => l._aws && Object.entries(watched.dimensions).every(([k, v]) => l[k] === v));
+        expect(line).toBeDefined();
+        const directive = line!._aws.CloudWatchMetrics[0];
+        expect(directive.Namespace).toBe(watched.namespace);
+        expect(directive.Metrics.map((m: { Name: string }) => m.Name)).toContain(watched.metricName);
+        expect(directive.Dimensions).toContainEqual(Object.keys(watched.dimensions).sort());
+        expect(line![watched.metricName]).toBe(1);
+      }
+    });
+
+    it("keeps the secrets out of its output and leaves nothing behind on the scratch volume", () => {
+      expect(run.stdout + run.stderr).not.toContain(pg.password);
+      expect(run.stdout + run.stderr).not.toContain("Events-Secret-Pw");
+      expect(run.leftInMounts).toEqual([]);
+    });
+
+    it("stores backups that verify, read back with an operator's credentials", async () => {
+      const verified = await runCli(["verify", "--deep"], { ...process.env, ...s3.env, STAGE: "dev" });
+      expect(verified.lines.filter((l) => l.msg === "verified").map((l) => l.target).sort()).toEqual(["app", "events"]);
+      expect(verified.code).toBe(0);
+    }, 60_000);
+  });
+
+  it("cannot back up MongoDB where the image declares no VOLUME: Fargate's empty root 0755 directory is not writable", async () => {
+    const run = await runTask(false);
+    expect(run.code).toBe(1);
+    const failed = run.lines.find((l) => l.msg === "backup failed" && l.target === "events");
+    expect(failed?.error).toMatch(/EACCES: permission denied, mkdtemp '\/tmp\/db-backup-/);
+  }, 120_000);
+});
+
+/** The metric a stale-backup alarm watches, whether it names one metric or a metric math query over it. */
+function watchedMetric(alarm: RecordedResource): { namespace: string; metricName: string; dimensions: Record<string, string> } {
+  const i = alarm.inputs as Record<string, any>;
+  if (i.metricName) return { namespace: i.namespace, metricName: i.metricName, dimensions: i.dimensions };
+  const metric = (i.metricQueries as { metric?: Record<string, any> }[]).find((q) => q.metric)!.metric!;
+  return { namespace: metric.namespace, metricName: metric.metricName, dimensions: metric.dimensions };
+}
