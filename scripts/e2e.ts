@@ -32,6 +32,7 @@ import {
   secretEnvNames,
   stateOutputs,
   taggedLeftovers,
+  taskWaitSeconds,
   type E2eTargets,
   type Need,
 } from "./lib/e2e";
@@ -40,7 +41,6 @@ import { callerIdentity, emptyPrefix, listKeys, resourcesWithStageTag, runTaskAn
 const repoRoot = join(__dirname, "..");
 /** A run takes well under an hour; an e2e stack older than this belongs to a run that was killed. */
 const leftoverAfterMs = 3 * 3600 * 1000;
-const taskTimeoutSeconds = 30 * 60;
 
 function say(text: string): void {
   process.stderr.write(`\n== ${text}\n`);
@@ -49,8 +49,8 @@ function say(text: string): void {
 const installPulumi = "the Pulumi CLI: curl -fsSL https://get.pulumi.com | sh (or see https://www.pulumi.com/docs/iac/download-install/)";
 
 /** Everything the run needs and does not have; empty when it may start. */
-async function prerequisites(env: NodeJS.ProcessEnv): Promise<{ needs: Need[]; targets?: E2eTargets; pulumi?: string }> {
-  const { targets, needs } = readE2eEnv(env);
+async function prerequisites(env: NodeJS.ProcessEnv, secrets: Record<string, string>): Promise<{ needs: Need[]; targets?: E2eTargets; pulumi?: string }> {
+  const { targets, needs } = readE2eEnv({ ...env, ...secrets });
   const pulumi = onPath("pulumi", env);
   if (!pulumi) {
     needs.push({ what: "pulumi", how: installPulumi });
@@ -188,7 +188,7 @@ async function proveStage(workspace: LocalWorkspace, pulumi: string, stage: stri
 
   const settings = parseRunTaskCommand(runTaskCommand);
   say(`starting the backup task on ${settings.cluster} (subnets ${settings.subnets.join(", ")}, public IP ${settings.assignPublicIp})`);
-  const outcome = await runTaskAndWait(settings, containerName, taskTimeoutSeconds, interrupted, say);
+  const outcome = await runTaskAndWait(settings, containerName, taskWaitSeconds, interrupted, say);
   const taskId = outcome.taskArn.split("/").pop();
   const logs = `logs: aws logs tail ${String(up.outputs.logGroupName?.value ?? "")} --region ${targets.region} --log-stream-names ${stage}/${containerName}/${taskId}`;
   if (outcome.exitCode !== 0) {
@@ -216,16 +216,16 @@ async function proveStage(workspace: LocalWorkspace, pulumi: string, stage: stri
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   // An empty PULUMI_BACKEND_URL (an unset repository variable in CI) means "the default backend".
   if (env.PULUMI_BACKEND_URL === "") delete env.PULUMI_BACKEND_URL;
-  const { needs, targets, pulumi } = await prerequisites(env);
-  if (needs.length > 0 || !targets || !pulumi) {
-    process.stdout.write(describeNeeds(needs) + "\n");
-    return env.E2E_REQUIRED === "true" ? 1 : 0;
-  }
   // The secrets go to Pulumi on stdin; no child process (pulumi, the program, verify) inherits them.
   const secrets: Record<string, string> = {};
   for (const name of secretEnvNames) {
     if (env[name]) secrets[name] = env[name]!;
     delete env[name];
+  }
+  const { needs, targets, pulumi } = await prerequisites(env, secrets);
+  if (needs.length > 0 || !targets || !pulumi) {
+    process.stdout.write(describeNeeds(needs) + "\n");
+    return env.E2E_REQUIRED === "true" ? 1 : 0;
   }
 
   const interrupted = new AbortController();

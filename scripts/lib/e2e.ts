@@ -68,6 +68,9 @@ export interface E2eTargets {
   mongodb?: { database?: string };
 }
 
+/** How long the test waits for the backup task to stop. */
+export const taskWaitSeconds = 30 * 60;
+
 export const postgresTargetName = "pg";
 export const mongoTargetName = "mongo";
 
@@ -148,7 +151,8 @@ export function e2eStackConfig(t: E2eTargets): { plain: Record<string, string>; 
       [ns("cpu")]: "256",
       [ns("memory")]: "512",
       [ns("imagesToKeep")]: "1",
-      [ns("targetTimeoutMinutes")]: "30",
+      // Well within taskWaitSeconds: a hung dump is stopped and reported by the runner, not by the wait.
+      [ns("targetTimeoutMinutes")]: "15",
     },
     secrets,
   };

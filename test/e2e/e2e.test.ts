@@ -22,6 +22,7 @@ import {
   readE2eEnv,
   stateOutputs,
   taggedLeftovers,
+  taskWaitSeconds,
   type E2eTargets,
 } from "../../scripts/lib/e2e";
 
@@ -116,6 +117,8 @@ describe("the stack's config", () => {
 
   it("never runs on its own, and keeps nothing longer than a day", () => {
     expect(parsed).toMatchObject({ scheduleEnabled: false, retryAttempts: 0, backupRetentionDays: 1, noncurrentRetentionDays: 1, logRetentionDays: 1, cpu: 256, memory: 512 });
+    // A hung dump is stopped and reported by the runner before the test stops waiting for the task.
+    expect(parsed.targetTimeoutMinutes * 60).toBeLessThan(taskWaitSeconds / 1.5);
   });
 
   it("sets each target's secret under the key the program requires, and no secret in plain config", () => {
