@@ -1,0 +1,271 @@
+/**
+ * `npm run test:aws`: proves a stage end to end on a real AWS account. It deploys a throwaway stack
+ * (`e2e-…`) with Pulumi's Automation API, starts the backup task as the schedule would, requires exit
+ * code 0 and a complete backup in the bucket, verifies it with `verify --deep`, and then always empties
+ * the bucket, destroys the stack and removes it. It first cleans up after runs that were killed.
+ *
+ * Without what it needs (E2E_* variables, AWS credentials, the Pulumi CLI and a backend, Docker buildx,
+ * a new enough pg_restore) it prints what is missing and exits 0, or 1 with E2E_REQUIRED=true (CI).
+ */
+
+import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { S3Client } from "@aws-sdk/client-s3";
+import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { containerName } from "../components/taskDefinition";
+import { exitOf, onPath, run } from "../image/src/proc";
+import {
+  completeBackups,
+  describeNeeds,
+  dockerfilePgMajor,
+  e2eStackConfig,
+  e2eStackName,
+  leftoverStackFiles,
+  leftoverStacks,
+  mongoTargetName,
+  parseRunTaskCommand,
+  postgresMajor,
+  postgresTargetName,
+  readE2eEnv,
+  secretEnvNames,
+  stateOutputs,
+  taggedLeftovers,
+  taskWaitSeconds,
+  type E2eTargets,
+  type Need,
+} from "./lib/e2e";
+import { callerIdentity, emptyPrefix, listKeys, resourcesWithStageTag, runTaskAndWait } from "./lib/e2eAws";
+
+const repoRoot = join(__dirname, "..");
+/** A run takes well under an hour; an e2e stack older than this belongs to a run that was killed. */
+const leftoverAfterMs = 3 * 3600 * 1000;
+
+function say(text: string): void {
+  process.stderr.write(`\n== ${text}\n`);
+}
+
+const installPulumi = "the Pulumi CLI: curl -fsSL https://get.pulumi.com | sh (or see https://www.pulumi.com/docs/iac/download-install/)";
+
+/** Everything the run needs and does not have; empty when it may start. */
+async function prerequisites(env: NodeJS.ProcessEnv, secrets: Record<string, string>): Promise<{ needs: Need[]; targets?: E2eTargets; pulumi?: string }> {
+  const { targets, needs } = readE2eEnv({ ...env, ...secrets });
+  const pulumi = onPath("pulumi", env);
+  if (!pulumi) {
+    needs.push({ what: "pulumi", how: installPulumi });
+  } else {
+    const who = await run(pulumi, ["whoami", "--json", "--non-interactive"], env, 60_000);
+    if (who.exit.code !== 0) {
+      needs.push({ what: "a Pulumi backend", how: "pulumi login --local, pulumi login s3://<state-bucket>, or PULUMI_ACCESS_TOKEN for Pulumi Cloud (or set PULUMI_BACKEND_URL)" });
+    } else {
+      const url = (JSON.parse(who.stdout || "{}") as { url?: string }).url ?? "";
+      if (!/^https?:/.test(url) && !env.PULUMI_CONFIG_PASSPHRASE && !env.PULUMI_CONFIG_PASSPHRASE_FILE) {
+        needs.push({ what: "PULUMI_CONFIG_PASSPHRASE", how: `the backend ${url} keeps secrets with a passphrase: set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE` });
+      }
+    }
+  }
+  const docker = onPath("docker", env);
+  if (!docker || (await run(docker, ["buildx", "version"], env, 30_000)).exit.code !== 0) {
+    needs.push({ what: "docker buildx", how: "Docker with the buildx plugin: the program builds the image (https://docs.docker.com/engine/install/)" });
+  }
+  // verify --deep reads the archive with the local pg_restore, which must be as new as the image's pg_dump.
+  const imageMajor = dockerfilePgMajor(readFileSync(join(repoRoot, "image", "Dockerfile"), "utf8"));
+  const pgRestore = onPath("pg_restore", env);
+  const localMajor = pgRestore ? postgresMajor((await run(pgRestore, ["--version"], env, 30_000)).stdout) : undefined;
+  if (imageMajor !== undefined && (localMajor === undefined || localMajor < imageMajor)) {
+    needs.push({
+      what: `pg_restore ${imageMajor}`,
+      how: `${localMajor ? `pg_restore ${localMajor} is too old` : "pg_restore is not on PATH"}: the image's pg_dump ${imageMajor} writes archives only pg_restore ${imageMajor}+ reads (apt: postgresql-client-${imageMajor} from apt.postgresql.org)`,
+    });
+  }
+  const identity = await callerIdentity(env.AWS_REGION ?? env.AWS_DEFAULT_REGION);
+  if ("error" in identity) {
+    needs.push({ what: "AWS credentials", how: `none usable (${identity.error}): aws configure sso / aws sso login, AWS_PROFILE, or AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY; in CI an OIDC role` });
+  } else {
+    say(`AWS caller: ${identity.arn}`);
+  }
+  return { needs, targets, pulumi };
+}
+
+/** `pulumi config set --secret` with the value on stdin, so it is never on a command line. */
+async function setSecret(pulumi: string, stack: string, key: string, value: string): Promise<void> {
+  const child = spawn(pulumi, ["config", "set", "--secret", key, "--stack", stack, "--non-interactive", "--cwd", repoRoot], { stdio: ["pipe", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  child.stdin.end(value);
+  const exit = await exitOf(child);
+  if (exit.code !== 0) throw new Error(`pulumi config set --secret ${key} failed: ${stderr.trim()}`);
+}
+
+const print = (text: string) => process.stdout.write(text);
+
+/**
+ * Empties the stack's bucket (every version under its stage prefix), destroys the stack and removes it.
+ * The bucket comes from the exported state, so a stack whose `up` never finished is emptied too.
+ */
+async function teardown(workspace: LocalWorkspace, name: string, region: string, leftover: boolean): Promise<void> {
+  const stack = await Stack.select(name, workspace);
+  if (leftover) {
+    // A killed `up` leaves the stack locked and pending creates in its state; both would stop destroy.
+    await stack.cancel().catch(() => undefined);
+    await stack.refresh({ clearPendingCreates: true, color: "never", onOutput: print }).catch((err: Error) => say(`refresh of ${name} failed (destroying anyway): ${err.message}`));
+  }
+  const state = await stack.exportStack();
+  const s3 = new S3Client({ region });
+  try {
+    for (const bucket of stateOutputs(state, "aws:s3/bucket:Bucket", "bucket")) {
+      const deleted = await emptyPrefix(s3, bucket, `${name}/`);
+      say(`emptied s3://${bucket}/${name}/ (${deleted} object versions and delete markers)`);
+    }
+  } finally {
+    s3.destroy();
+  }
+  try {
+    await stack.destroy({ color: "never", onOutput: print });
+  } catch (err) {
+    const repositories = stateOutputs(state, "aws:ecr/repository:Repository", "name");
+    if (/RepositoryNotEmpty/.test((err as Error).message) && repositories.length > 0) {
+      say(
+        `the image repository still holds images, so it cannot be deleted. Delete it with\n` +
+          repositories.map((r) => `  aws ecr delete-repository --force --region ${region} --repository-name ${r}`).join("\n") +
+          `\nand run npm run test:aws again: it destroys what is left of ${name}.`,
+      );
+    }
+    throw err;
+  }
+  await workspace.removeStack(name);
+  say(`stack ${name} destroyed and removed`);
+}
+
+/** Destroys the e2e stacks killed runs left, deletes their stray stack files, and reports resources still tagged e2e-*. */
+async function cleanLeftovers(workspace: LocalWorkspace, region: string): Promise<void> {
+  const now = new Date();
+  const names = (await workspace.listStacks()).map((s) => s.name.split("/").pop()!);
+  for (const name of leftoverStacks(names, now, leftoverAfterMs)) {
+    say(`stack ${name} was left by a run that did not finish: destroying it`);
+    await teardown(workspace, name, region, true).catch((err: Error) => say(`could not clean up ${name}: ${err.message}`));
+  }
+  for (const file of leftoverStackFiles(readdirSync(repoRoot), now, leftoverAfterMs)) {
+    if (names.includes(file.slice("Pulumi.".length, -".yaml".length))) continue;
+    unlinkSync(join(repoRoot, file));
+    say(`deleted ${file}: its stack no longer exists`);
+  }
+}
+
+async function reportTagged(region: string): Promise<void> {
+  try {
+    const left = taggedLeftovers(await resourcesWithStageTag(region));
+    if (left.length === 0) return;
+    say(`${left.length} resource(s) in ${region} are still tagged db-backup:stage=e2e-… (the tagging API may list resources deleted in the last minutes):`);
+    for (const r of left) process.stderr.write(`  ${r.stage}  ${r.arn}\n`);
+  } catch (err) {
+    say(`could not list tagged resources (tag:GetResources): ${(err as Error).message}`);
+  }
+}
+
+/** Runs the runner's own `verify --deep` against the stack's bucket with the caller's credentials. */
+async function verifyDeep(stage: string, bucket: string, region: string): Promise<void> {
+  const env: NodeJS.ProcessEnv = { ...process.env, STAGE: stage, S3_BUCKET: bucket, AWS_REGION: region };
+  for (const name of ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "S3_FORCE_PATH_STYLE", "BACKUP_TARGETS"]) delete env[name];
+  const child = spawn(process.execPath, [require.resolve("tsx/cli"), join(repoRoot, "image", "src", "cli.ts"), "verify", "--deep"], { cwd: repoRoot, env, stdio: ["ignore", "inherit", "inherit"] });
+  const exit = await exitOf(child);
+  if (exit.code !== 0) throw new Error(`verify --deep exited with ${exit.code ?? exit.signal}`);
+}
+
+async function proveStage(workspace: LocalWorkspace, pulumi: string, stage: string, targets: E2eTargets, secrets: Record<string, string>, interrupted: AbortSignal): Promise<void> {
+  const { plain, secrets: secretKeys } = e2eStackConfig(targets);
+  const stack = await Stack.create(stage, workspace);
+  await stack.setAllConfig(Object.fromEntries(Object.entries(plain).map(([k, value]) => [k, { value }])));
+  for (const s of secretKeys) await setSecret(pulumi, stage, s.key, secrets[s.env]);
+
+  say(`pulumi up ${stage} (builds and pushes the image; about 5-10 minutes)`);
+  const up = await stack.up({ color: "never", onOutput: print });
+  const bucket = String(up.outputs.bucketName?.value ?? "");
+  const runTaskCommand = String(up.outputs.runTaskCommand?.value ?? "");
+  if (!bucket || !runTaskCommand) throw new Error("the stack exported no bucketName or runTaskCommand");
+  if (interrupted.aborted) throw new Error("interrupted");
+
+  const settings = parseRunTaskCommand(runTaskCommand);
+  say(`starting the backup task on ${settings.cluster} (subnets ${settings.subnets.join(", ")}, public IP ${settings.assignPublicIp})`);
+  const outcome = await runTaskAndWait(settings, containerName, taskWaitSeconds, interrupted, say);
+  const taskId = outcome.taskArn.split("/").pop();
+  const logs = `logs: aws logs tail ${String(up.outputs.logGroupName?.value ?? "")} --region ${targets.region} --log-stream-names ${stage}/${containerName}/${taskId}`;
+  if (outcome.exitCode !== 0) {
+    throw new Error(`the backup task ended with exit code ${outcome.exitCode ?? "(none: the container never ran)"}; ${outcome.stopCode ?? ""} ${outcome.stoppedReason ?? ""} ${outcome.containerReason ?? ""}\n${logs}`);
+  }
+  say(`the task exited 0 (${logs})`);
+
+  const s3 = new S3Client({ region: targets.region });
+  try {
+    const keys = await listKeys(s3, bucket, `${stage}/`);
+    const expected: ["postgres" | "mongodb", string][] = [["postgres", postgresTargetName], ...(targets.mongodb ? [["mongodb", mongoTargetName] as ["mongodb", string]] : [])];
+    for (const [engine, name] of expected) {
+      const found = completeBackups(keys, stage, engine, name);
+      if (found.length === 0) throw new Error(`no complete backup (data object and .manifest.json) under s3://${bucket}/${stage}/${engine}/${name}/; found: ${keys.join(", ") || "nothing"}`);
+      say(`stored: s3://${bucket}/${found[0]} and its manifest`);
+    }
+  } finally {
+    s3.destroy();
+  }
+
+  say("verify --deep with your credentials (the runner's own check: manifest, SHA-256, every data block)");
+  await verifyDeep(stage, bucket, targets.region);
+}
+
+export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  // An empty PULUMI_BACKEND_URL (an unset repository variable in CI) means "the default backend".
+  if (env.PULUMI_BACKEND_URL === "") delete env.PULUMI_BACKEND_URL;
+  // The secrets go to Pulumi on stdin; no child process (pulumi, the program, verify) inherits them.
+  const secrets: Record<string, string> = {};
+  for (const name of secretEnvNames) {
+    if (env[name]) secrets[name] = env[name]!;
+    delete env[name];
+  }
+  const { needs, targets, pulumi } = await prerequisites(env, secrets);
+  if (needs.length > 0 || !targets || !pulumi) {
+    process.stdout.write(describeNeeds(needs) + "\n");
+    return env.E2E_REQUIRED === "true" ? 1 : 0;
+  }
+
+  const interrupted = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted.signal.aborted) process.exit(130);
+    say(`${signal}: stopping, then tearing the stack down (${signal} again to leave it for the next run to clean up)`);
+    interrupted.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  const workspace = await LocalWorkspace.create({ workDir: repoRoot });
+  await cleanLeftovers(workspace, targets.region);
+  await reportTagged(targets.region);
+
+  const stage = e2eStackName(new Date(), randomBytes(2).toString("hex"));
+  say(`stack ${stage} in ${targets.region}`);
+  let ok = false;
+  try {
+    await proveStage(workspace, pulumi, stage, targets, secrets, interrupted.signal);
+    ok = true;
+  } catch (err) {
+    say(`FAILED: ${(err as Error).message}`);
+  } finally {
+    say(`tearing down ${stage}`);
+    await teardown(workspace, stage, targets.region, false).catch((err: Error) => {
+      ok = false;
+      say(`TEARDOWN FAILED: ${err.message}\nThe next npm run test:aws destroys ${stage} once it is ${leftoverAfterMs / 3600_000} hours old.`);
+    });
+  }
+  say(ok ? `OK: ${stage} deployed, backed up on Fargate, verified and destroyed` : `FAILED (see above)`);
+  return ok ? 0 : 1;
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (err: Error) => {
+      process.stderr.write(`test:aws failed: ${err.stack ?? err.message}\n`);
+      process.exit(1);
+    },
+  );
+}

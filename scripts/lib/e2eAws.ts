@@ -1,0 +1,139 @@
+/**
+ * The AWS half of `npm run test:aws`: who the caller is, starting the backup task and waiting for it,
+ * the bucket's keys, emptying the stack's bucket, and the resources an e2e stack tagged. Each call uses
+ * the caller's own credentials (the standard chain), never the task's.
+ */
+
+import { DescribeTasksCommand, ECSClient, RunTaskCommand, StopTaskCommand, waitUntilTasksStopped } from "@aws-sdk/client-ecs";
+import { paginateGetResources, ResourceGroupsTaggingAPIClient } from "@aws-sdk/client-resource-groups-tagging-api";
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectsCommand,
+  ListMultipartUploadsCommand,
+  ListObjectVersionsCommand,
+  paginateListObjectsV2,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
+import { deletionBatches, stageTagKey, type RunTaskSettings, type TaggedResource } from "./e2e";
+
+/**
+ * The caller's identity, or why there is none. Time-boxed: without credentials the SDK's chain ends at
+ * the EC2 instance metadata endpoint, which off EC2 can take seconds per attempt to give up.
+ */
+export async function callerIdentity(region: string | undefined, timeoutMs = 15_000): Promise<{ arn: string; account: string } | { error: string }> {
+  const client = new STSClient({ region: region ?? "us-east-1", maxAttempts: 1 });
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  try {
+    const out = await client.send(new GetCallerIdentityCommand({}), { abortSignal: abort.signal });
+    return { arn: out.Arn ?? "?", account: out.Account ?? "?" };
+  } catch (err) {
+    return { error: abort.signal.aborted ? `no answer within ${timeoutMs / 1000} s` : (err as Error).message };
+  } finally {
+    clearTimeout(timer);
+    client.destroy();
+  }
+}
+
+export interface TaskOutcome {
+  taskArn: string;
+  /** The backup container's exit code; undefined when it never ran (image pull, secrets, capacity). */
+  exitCode?: number;
+  containerReason?: string;
+  stopCode?: string;
+  stoppedReason?: string;
+}
+
+/**
+ * Starts one backup task with the schedule's network settings and waits until ECS reports it STOPPED.
+ * When `interrupted` fires, the task is stopped first: ECS will not delete a cluster with a task in it.
+ */
+export async function runTaskAndWait(
+  s: RunTaskSettings,
+  containerName: string,
+  maxWaitSeconds: number,
+  interrupted: AbortSignal,
+  say: (text: string) => void,
+): Promise<TaskOutcome> {
+  const ecs = new ECSClient({ region: s.region });
+  try {
+    const started = await ecs.send(
+      new RunTaskCommand({
+        cluster: s.cluster,
+        taskDefinition: s.taskDefinition,
+        launchType: "FARGATE",
+        count: 1,
+        networkConfiguration: { awsvpcConfiguration: { subnets: s.subnets, securityGroups: s.securityGroups, assignPublicIp: s.assignPublicIp } },
+        startedBy: "db-backup-e2e",
+      }),
+    );
+    const taskArn = started.tasks?.[0]?.taskArn;
+    if (!taskArn) {
+      const failures = (started.failures ?? []).map((f) => `${f.arn ?? ""} ${f.reason ?? ""} ${f.detail ?? ""}`.trim()).join("; ");
+      throw new Error(`ECS started no task: ${failures || "no reason given"}`);
+    }
+    say(`task ${taskArn} started; waiting for it to stop (up to ${Math.round(maxWaitSeconds / 60)} min)`);
+    const tasks = { cluster: s.cluster, tasks: [taskArn] };
+    try {
+      await waitUntilTasksStopped({ client: ecs, maxWaitTime: maxWaitSeconds, minDelay: 10, maxDelay: 30, abortSignal: interrupted }, tasks);
+    } catch (err) {
+      say(`stopping task ${taskArn}: ${interrupted.aborted ? "interrupted" : (err as Error).message}`);
+      await ecs.send(new StopTaskCommand({ cluster: s.cluster, task: taskArn, reason: "db-backup e2e test interrupted or timed out" }));
+      await waitUntilTasksStopped({ client: ecs, maxWaitTime: 300, minDelay: 10, maxDelay: 30 }, tasks);
+      throw err;
+    }
+    const described = await ecs.send(new DescribeTasksCommand({ cluster: s.cluster, tasks: [taskArn] }));
+    const task = described.tasks?.[0];
+    const container = task?.containers?.find((c) => c.name === containerName);
+    return { taskArn, exitCode: container?.exitCode, containerReason: container?.reason, stopCode: task?.stopCode, stoppedReason: task?.stoppedReason };
+  } finally {
+    ecs.destroy();
+  }
+}
+
+export async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const page of paginateListObjectsV2({ client: s3 }, { Bucket: bucket, Prefix: prefix })) {
+    for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
+  }
+  return keys;
+}
+
+/**
+ * Deletes every version and delete marker under `prefix` and aborts its open multipart uploads. The
+ * bucket is versioned: deleting keys alone would leave versions behind, and Pulumi cannot delete a
+ * bucket that holds any (`forceDestroy` is off). Returns how many versions and markers were deleted.
+ */
+export async function emptyPrefix(s3: S3Client, bucket: string, prefix: string): Promise<number> {
+  const entries: { Key: string; VersionId?: string }[] = [];
+  let keyMarker: string | undefined;
+  let versionMarker: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
+    for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) if (v.Key) entries.push({ Key: v.Key, VersionId: v.VersionId });
+    keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+    versionMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
+  } while (keyMarker !== undefined);
+  for (const batch of deletionBatches(entries)) {
+    const out = await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch, Quiet: true } }));
+    if (out.Errors?.length) throw new Error(`could not delete ${out.Errors.length} object version(s) in ${bucket}: ${out.Errors.map((e) => `${e.Key}: ${e.Code}`).join(", ")}`);
+  }
+  const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }));
+  for (const u of uploads.Uploads ?? []) {
+    if (u.Key && u.UploadId) await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
+  }
+  return entries.length;
+}
+
+/** Every resource in the region carrying the stack's stage tag, whatever its value (the tag API cannot match a prefix). */
+export async function resourcesWithStageTag(region: string): Promise<TaggedResource[]> {
+  const client = new ResourceGroupsTaggingAPIClient({ region });
+  const found: TaggedResource[] = [];
+  try {
+    for await (const page of paginateGetResources({ client }, { TagFilters: [{ Key: stageTagKey }] })) found.push(...(page.ResourceTagMappingList ?? []));
+  } finally {
+    client.destroy();
+  }
+  return found;
+}
