@@ -83,7 +83,10 @@ export function buildContainerDefinitions(i: ContainerInputs): Record<string, un
       secrets: i.config.targets.map((t) => ({ name: secretEnvName(t), valueFrom: i.secretArns[t.name] })),
       logConfiguration: {
         logDriver: "awslogs",
-        options: { "awslogs-group": i.logGroup, "awslogs-region": i.region, "awslogs-stream-prefix": i.config.stage },
+        // Blocking, whatever the account's default: since June 2025 ECS defaults to non-blocking, which
+        // drops lines when its buffer is full, and the summary lines are the only source of the metrics
+        // the stale-backup alarms watch. The runner writes a few lines a minute.
+        options: { "awslogs-group": i.logGroup, "awslogs-region": i.region, "awslogs-stream-prefix": i.config.stage, mode: "blocking" },
       },
       stopTimeout: 120,
     },

@@ -94,7 +94,7 @@ describe.each(stacks)("stack %s", (stack) => {
     expect(c).toMatchObject({ user: "10001:10001", readonlyRootFilesystem: true, essential: true });
     const logGroup = one("aws:cloudwatch/logGroup:LogGroup");
     expect(logGroup.inputs.retentionInDays).toBeGreaterThan(0);
-    expect(c.logConfiguration).toEqual({ logDriver: "awslogs", options: { "awslogs-group": logGroup.outputs.name, "awslogs-region": "ap-southeast-1", "awslogs-stream-prefix": stack } });
+    expect(c.logConfiguration).toEqual({ logDriver: "awslogs", options: { "awslogs-group": logGroup.outputs.name, "awslogs-region": "ap-southeast-1", "awslogs-stream-prefix": stack, mode: "blocking" } });
     const td = one("aws:ecs/taskDefinition:TaskDefinition");
     expect(td.inputs).toMatchObject({ requiresCompatibilities: ["FARGATE"], networkMode: "awsvpc", family: `db-backup-${stack}` });
     expect(byArn(td.inputs.executionRoleArn)?.name).toBe(`db-backup-${stack}-execution`);
