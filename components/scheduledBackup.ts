@@ -7,6 +7,7 @@ import {
   alertTopicPolicy,
   assumeRolePolicy,
   bucketPolicy,
+  type BucketKeySetting,
   executionRolePolicy,
   schedulerRolePolicy,
   taskFailurePattern,
@@ -91,8 +92,11 @@ export class ScheduledBackup extends pulumi.ComponentResource {
     // Bucket: created and locked down, or an existing one named in config.
     let bucketName: pulumi.Output<string>;
     let kmsKeyArn: pulumi.Output<string> | undefined;
+    let bucketKey: BucketKeySetting = "unknown";
     if (cfg.bucketName) {
       bucketName = pulumi.output(cfg.bucketName);
+      // Its Bucket Key setting is its owner's to change, so the grant allows either context (policies.ts).
+      if (cfg.bucketKmsKeyArn) kmsKeyArn = pulumi.output(cfg.bucketKmsKeyArn);
     } else {
       const bucket = new aws.s3.Bucket(`${name}-backups`, { forceDestroy: false, tags }, { ...parent, protect: cfg.stage === "prod" });
       bucketName = bucket.bucket;
@@ -100,11 +104,12 @@ export class ScheduledBackup extends pulumi.ComponentResource {
         const key = new aws.kms.Key(`${name}-backups`, { description: `db-backup ${cfg.stage} backups`, enableKeyRotation: true, deletionWindowInDays: 30, tags }, parent);
         kmsKeyArn = key.arn;
       }
+      bucketKey = kmsKeyArn ? "enabled" : "disabled";
       new aws.s3.BucketServerSideEncryptionConfiguration(`${name}-backups`, {
         bucket: bucket.id,
         rules: [{
           applyServerSideEncryptionByDefault: kmsKeyArn ? { sseAlgorithm: "aws:kms", kmsMasterKeyId: kmsKeyArn } : { sseAlgorithm: "AES256" },
-          bucketKeyEnabled: kmsKeyArn !== undefined,
+          bucketKeyEnabled: bucketKey === "enabled",
         }],
       }, parent);
       new aws.s3.BucketVersioning(`${name}-backups`, { bucket: bucket.id, versioningConfiguration: { status: "Enabled" } }, parent);
@@ -164,7 +169,8 @@ export class ScheduledBackup extends pulumi.ComponentResource {
     }, parent);
     new aws.iam.RolePolicy(`${name}-task`, {
       role: taskRole.id,
-      policy: pulumi.jsonStringify(pulumi.all([bucketArn, kmsKeyArn]).apply(([arn, key]) => taskRolePolicy({ bucketArn: arn, stage: cfg.stage, kmsKeyArn: key }))),
+      policy: pulumi.jsonStringify(pulumi.all([bucketArn, kmsKeyArn]).apply(([arn, key]) =>
+        taskRolePolicy({ bucketArn: arn, stage: cfg.stage, kms: key ? { keyArn: key, bucketKey } : undefined }))),
     }, parent);
 
     // Task definition.

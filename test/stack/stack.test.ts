@@ -6,7 +6,7 @@
 import type { RecordedResource } from "../../scripts/lib/mocks";
 import { committedStacks, readStackFile } from "../../scripts/lib/stackFiles";
 import type { SynthResult } from "../../scripts/lib/synth";
-import { allows, denies } from "../support/iam";
+import { allows, denies, s3KmsRequest } from "../support/iam";
 
 const stacks = committedStacks();
 
@@ -115,6 +115,31 @@ describe.each(stacks)("stack %s", (stack) => {
       expect(allows(policy, { action, resource: `${bucket}/${stack}/postgres/app/x.dump` })).toBe(false);
       expect(allows(policy, { action, resource: bucket })).toBe(false);
     }
+  });
+
+  it("lets the task role use the bucket's KMS key exactly as S3 asks for it, given the bucket's own encryption settings", () => {
+    const policy = policyOf("-task");
+    const bucket = one("aws:s3/bucket:Bucket");
+    const rule = (all("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").find((r) => r.inputs.bucket === bucket.outputs.id)!.inputs.rules as any[])[0];
+    const sse = rule.applyServerSideEncryptionByDefault;
+    if (sse.sseAlgorithm !== "aws:kms") {
+      expect(policy.Statement.some((st: any) => String(st.Action).includes("kms:"))).toBe(false);
+      return;
+    }
+    // The KMS request S3 makes for the runner's CreateMultipartUpload, with the bucket's Bucket Key setting.
+    const request = (over: Partial<Parameters<typeof s3KmsRequest>[0]> = {}) => s3KmsRequest({
+      operation: "GenerateDataKey",
+      keyArn: sse.kmsMasterKeyId,
+      bucketArn: bucket.outputs.arn as string,
+      objectKey: `${stack}/postgres/app/2026-11-30T03-00-00Z.dump`,
+      bucketKey: rule.bucketKeyEnabled === true,
+      region: "ap-southeast-1",
+      ...over,
+    });
+    expect(allows(policy, request())).toBe(true);
+    expect(allows(policy, request({ operation: "Decrypt" }))).toBe(true);
+    expect(allows(policy, request({ bucketArn: "arn:aws:s3:::another-bucket" }))).toBe(false);
+    expect(allows(policy, request({ region: "us-east-1" }))).toBe(false);
   });
 
   it("lets the execution role pull its image, write its logs and read exactly its own secrets", () => {
@@ -239,6 +264,34 @@ describe("stage differences", () => {
     expect(await pick("uat")).toEqual({ schedule: "rate(6 hours)", logs: 30, cpu: "512", insights: "disabled" });
     expect(await pick("prod")).toEqual({ schedule: "rate(1 hour)", logs: 365, cpu: "1024", insights: "enabled" });
   }, 60000);
+});
+
+describe("variants of a stack file", () => {
+  const dev = readStackFile("dev");
+  const policyOf = (graph: SynthResult, roleName: string) => {
+    const role = graph.resources.find((r) => r.type === "aws:iam/role:Role" && r.name.endsWith(roleName))!;
+    return JSON.parse(graph.resources.find((r) => r.type === "aws:iam/rolePolicy:RolePolicy" && r.inputs.role === role.outputs.id)!.inputs.policy as string);
+  };
+
+  it("an existing SSE-KMS bucket: its key is granted for either encryption context S3 may send, this bucket and this stage only", async () => {
+    const keyArn = "arn:aws:kms:ap-southeast-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const graph = await synth("dev", { ...dev, "db-backup:bucketName": "acme-db-backups", "db-backup:bucketKmsKeyArn": keyArn });
+    expect(graph.resources.filter((r) => r.type.startsWith("aws:s3/") || r.type === "aws:kms/key:Key")).toEqual([]);
+    const policy = policyOf(graph, "-task");
+    const ask = (bucketKey: boolean, objectKey = "dev/postgres/app/x.dump", bucketArn = "arn:aws:s3:::acme-db-backups") =>
+      s3KmsRequest({ operation: "GenerateDataKey", keyArn, bucketArn, objectKey, bucketKey, region: "ap-southeast-1" });
+    expect(allows(policy, ask(true))).toBe(true);
+    expect(allows(policy, ask(false))).toBe(true);
+    expect(allows(policy, ask(false, "prod/postgres/app/x.dump"))).toBe(false);
+    expect(allows(policy, ask(true, "dev/x", "arn:aws:s3:::other-bucket"))).toBe(false);
+  }, 60000);
+
+  it("an existing bucket without bucketKmsKeyArn grants no KMS key", async () => {
+    const graph = await synth("dev", { ...dev, "db-backup:bucketName": "acme-db-backups" });
+    const policy = policyOf(graph, "-task");
+    expect(policy.Statement.map((st: { Sid: string }) => st.Sid)).toEqual(["WriteOwnStageBackups"]);
+  }, 60000);
+
 });
 
 describe("configuration errors", () => {
