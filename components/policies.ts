@@ -164,16 +164,16 @@ export function bucketPolicy(bucketArn: string): PolicyDocument {
   });
 }
 
-/** Only this stack's EventBridge rule and CloudWatch alarms may publish alerts. */
-export function alertTopicPolicy(topicArn: string, ruleArn: string, accountId: string): PolicyDocument {
+/** Only this stack's EventBridge rules and CloudWatch alarms may publish alerts. */
+export function alertTopicPolicy(topicArn: string, ruleArns: string[], accountId: string): PolicyDocument {
   return doc(
     {
-      Sid: "TaskFailureRule",
+      Sid: "TaskFailureRules",
       Effect: "Allow",
       Principal: { Service: "events.amazonaws.com" },
       Action: "sns:Publish",
       Resource: topicArn,
-      Condition: { ArnEquals: { "aws:SourceArn": ruleArn } },
+      Condition: { ArnEquals: { "aws:SourceArn": ruleArns } },
     },
     {
       Sid: "Alarms",
@@ -184,21 +184,4 @@ export function alertTopicPolicy(topicArn: string, ruleArn: string, accountId: s
       Condition: { StringEquals: { "aws:SourceAccount": accountId } },
     },
   );
-}
-
-/**
- * ECS task state changes of this family on this cluster that mean a failed backup: a container that
- * exited non-zero (a failed target, an OOM kill), or a task that never started.
- */
-export function taskFailurePattern(clusterArn: string, taskDefinitionFamilyArnPrefix: string): Record<string, unknown> {
-  return {
-    source: ["aws.ecs"],
-    "detail-type": ["ECS Task State Change"],
-    detail: {
-      clusterArn: [clusterArn],
-      taskDefinitionArn: [{ prefix: taskDefinitionFamilyArnPrefix }],
-      lastStatus: ["STOPPED"],
-      $or: [{ containers: { exitCode: [{ "anything-but": 0 }] } }, { stopCode: ["TaskFailedToStart"] }],
-    },
-  };
 }
