@@ -65,11 +65,13 @@ export interface StackConfig {
   containerInsights: boolean;
   /** An existing bucket to write to; when unset the stack creates one. */
   bucketName?: string;
+  /** ARN of the KMS key an existing bucket (bucketName) encrypts with (SSE-KMS); unset for SSE-S3. */
+  bucketKmsKeyArn?: string;
   /** Encrypt the created bucket with a KMS key of its own instead of SSE-S3. Default false. */
   kmsEncryption: boolean;
   /** E-mail address subscribed to the alert topic. Default none. */
   alertEmail?: string;
-  /** Alarm when no backup succeeded for this many hours. Default 26. */
+  /** Alarm when no backup succeeded for this many hours (2-168). Default 26. */
   staleAfterHours: number;
   /** VPC to run in; the default VPC when unset. */
   vpcId?: string;
@@ -142,6 +144,13 @@ function isValidTimeZone(zone: string): boolean {
     return false;
   }
 }
+
+/**
+ * A KMS key ARN, as S3's API patterns it for SSE-KMS (SSEKMSEncryption.KMSKeyArn, Amazon S3 API Reference,
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/API_SSEKMSEncryption.html): an alias ARN or a bare key
+ * ID will not do, as the task role's grant must name the key itself.
+ */
+export const kmsKeyArnPattern = /^arn:aws[a-zA-Z0-9-]*:kms:[a-z0-9-]+:[0-9]{12}:key\/[a-zA-Z0-9-]+$/;
 
 const targetNamePattern = /^[a-z][a-z0-9-]{0,30}$/;
 
@@ -260,6 +269,24 @@ export function parseStackConfig(source: ConfigSource, stage: string): StackConf
   const bucketName = source.get("bucketName") || undefined;
   if (bucketName !== undefined && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucketName)) throw new ConfigError("bucketName", `'${bucketName}' is not an S3 bucket name`);
 
+  const bucketKmsKeyArn = source.get("bucketKmsKeyArn") || undefined;
+  if (bucketKmsKeyArn !== undefined) {
+    if (bucketName === undefined) {
+      throw new ConfigError("bucketKmsKeyArn", "names the KMS key of an existing bucket, so it needs bucketName; for the bucket this stack creates, set kmsEncryption: true instead");
+    }
+    if (!kmsKeyArnPattern.test(bucketKmsKeyArn)) {
+      throw new ConfigError(
+        "bucketKmsKeyArn",
+        `'${bucketKmsKeyArn}' is not a KMS key ARN: give the key's full ARN, like arn:aws:kms:ap-southeast-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab ` +
+          `(\`aws s3api get-bucket-encryption --bucket ${bucketName}\` shows the bucket's key; \`aws kms describe-key --key-id <alias or id> --query KeyMetadata.Arn\` turns an alias or ID into its ARN)`,
+      );
+    }
+  }
+  const kmsEncryption = boolean(source, "kmsEncryption", false);
+  if (kmsEncryption && bucketName !== undefined) {
+    throw new ConfigError("kmsEncryption", `only encrypts the bucket this stack creates; bucket '${bucketName}' keeps its own settings: if it uses SSE-KMS, set bucketKmsKeyArn to its key instead`);
+  }
+
   const alertEmail = source.get("alertEmail") || undefined;
   if (alertEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alertEmail)) throw new ConfigError("alertEmail", `'${alertEmail}' is not an e-mail address`);
 
@@ -288,8 +315,10 @@ export function parseStackConfig(source: ConfigSource, stage: string): StackConf
     architecture,
     containerInsights: boolean(source, "containerInsights", false),
     bucketName,
-    kmsEncryption: boolean(source, "kmsEncryption", false),
+    bucketKmsKeyArn,
+    kmsEncryption,
     alertEmail,
+    // 168 hours is CloudWatch's longest alarm evaluation period, seven days (components/alerts.ts).
     staleAfterHours: integer(source, "staleAfterHours", 26, 2, 168),
     vpcId,
     subnetIds: subnetIds as string[] | undefined,

@@ -48,10 +48,46 @@ export function executionRolePolicy(i: ExecutionRoleInputs): PolicyDocument {
   );
 }
 
+/**
+ * Whether S3 encrypts the stage's objects with an S3 Bucket Key, which decides the encryption context S3
+ * sends to KMS: "enabled" (the bucket's ARN), "disabled" (the object's ARN), or "unknown" (an existing
+ * bucket whose setting this stack does not manage: either).
+ */
+export type BucketKeySetting = "enabled" | "disabled" | "unknown";
+
 export interface TaskRoleInputs {
   bucketArn: string;
   stage: string;
-  kmsKeyArn?: string;
+  /** The bucket's SSE-KMS key and its Bucket Key setting; absent for SSE-S3. */
+  kms?: { keyArn: string; bucketKey: BucketKeySetting };
+}
+
+/** The region of a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<id>). */
+export function kmsKeyRegion(keyArn: string): string {
+  const region = keyArn.split(":")[3];
+  if (!region) throw new Error(`'${keyArn}' is not a KMS key ARN`);
+  return region;
+}
+
+/**
+ * The values of aws:s3:arn that S3 puts in the encryption context when it asks KMS for this stage's
+ * data keys. Without a Bucket Key it is the object's ARN, with one the bucket's ARN ("Protecting Data
+ * Using Server-Side Encryption with AWS KMS (SSE-KMS)", Encryption context,
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#encryption-context;
+ * "Reducing the cost of SSE-KMS with Amazon S3 Bucket Keys", changes to note before enabling,
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html#bucket-key-changes).
+ *
+ * For an existing bucket ("unknown") both are allowed: its owner may turn the Bucket Key on or off at any
+ * time, and a config flag restating it would be one more thing to get wrong. This widens nothing the task
+ * can do: kms:ViaService keeps every use of the key inside S3, and S3 only asks KMS for the requests the
+ * task role may make (PutObject under its stage's prefix); the bucket's ARN is the only context S3 sends
+ * with a Bucket Key, whoever asks.
+ */
+export function s3EncryptionContexts(bucketArn: string, stage: string, bucketKey: BucketKeySetting): string[] {
+  const objects = `${bucketArn}/${stage}/*`;
+  if (bucketKey === "enabled") return [bucketArn];
+  if (bucketKey === "disabled") return [objects];
+  return [bucketArn, objects];
 }
 
 /**
@@ -62,14 +98,21 @@ export function taskRolePolicy(i: TaskRoleInputs): PolicyDocument {
   const statements: Statement[] = [
     { Sid: "WriteOwnStageBackups", Effect: "Allow", Action: ["s3:PutObject", "s3:AbortMultipartUpload"], Resource: `${i.bucketArn}/${i.stage}/*` },
   ];
-  if (i.kmsKeyArn) {
+  if (i.kms) {
     // Multipart uploads to an SSE-KMS bucket need Decrypt too (S3 reads the data key back to join parts).
+    // Only through S3 in the key's region, which is the bucket's: S3 requires the key in the bucket's
+    // region ("Protecting Data Using Server-Side Encryption with AWS KMS (SSE-KMS)"), and kms:ViaService
+    // names S3 as s3.<region>.amazonaws.com (AWS KMS Developer Guide, "AWS KMS condition keys",
+    // https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service).
     statements.push({
-      Sid: "EncryptWithBucketKey",
+      Sid: "EncryptThroughS3",
       Effect: "Allow",
       Action: ["kms:GenerateDataKey", "kms:Decrypt"],
-      Resource: i.kmsKeyArn,
-      Condition: { StringLike: { "kms:EncryptionContext:aws:s3:arn": `${i.bucketArn}/${i.stage}/*` } },
+      Resource: i.kms.keyArn,
+      Condition: {
+        StringEquals: { "kms:ViaService": `s3.${kmsKeyRegion(i.kms.keyArn)}.amazonaws.com` },
+        StringLike: { "kms:EncryptionContext:aws:s3:arn": s3EncryptionContexts(i.bucketArn, i.stage, i.kms.bucketKey) },
+      },
     });
   }
   return doc(...statements);
@@ -121,16 +164,16 @@ export function bucketPolicy(bucketArn: string): PolicyDocument {
   });
 }
 
-/** Only this stack's EventBridge rule and CloudWatch alarms may publish alerts. */
-export function alertTopicPolicy(topicArn: string, ruleArn: string, accountId: string): PolicyDocument {
+/** Only this stack's EventBridge rules and CloudWatch alarms may publish alerts. */
+export function alertTopicPolicy(topicArn: string, ruleArns: string[], accountId: string): PolicyDocument {
   return doc(
     {
-      Sid: "TaskFailureRule",
+      Sid: "TaskFailureRules",
       Effect: "Allow",
       Principal: { Service: "events.amazonaws.com" },
       Action: "sns:Publish",
       Resource: topicArn,
-      Condition: { ArnEquals: { "aws:SourceArn": ruleArn } },
+      Condition: { ArnEquals: { "aws:SourceArn": ruleArns } },
     },
     {
       Sid: "Alarms",
@@ -141,21 +184,4 @@ export function alertTopicPolicy(topicArn: string, ruleArn: string, accountId: s
       Condition: { StringEquals: { "aws:SourceAccount": accountId } },
     },
   );
-}
-
-/**
- * ECS task state changes of this family on this cluster that mean a failed backup: a container that
- * exited non-zero (a failed target, an OOM kill), or a task that never started.
- */
-export function taskFailurePattern(clusterArn: string, taskDefinitionFamilyArnPrefix: string): Record<string, unknown> {
-  return {
-    source: ["aws.ecs"],
-    "detail-type": ["ECS Task State Change"],
-    detail: {
-      clusterArn: [clusterArn],
-      taskDefinitionArn: [{ prefix: taskDefinitionFamilyArnPrefix }],
-      lastStatus: ["STOPPED"],
-      $or: [{ containers: { exitCode: [{ "anything-but": 0 }] } }, { stopCode: ["TaskFailedToStart"] }],
-    },
-  };
 }

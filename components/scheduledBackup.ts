@@ -2,14 +2,15 @@ import * as path from "node:path";
 import * as aws from "@pulumi/aws";
 import * as dockerBuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
+import { deadLetterAlarmEvaluation, staleBackupAlarmEvaluation, taskFailureRules } from "./alerts";
 import { secretKeyOf, type StackConfig } from "./config";
 import {
   alertTopicPolicy,
   assumeRolePolicy,
   bucketPolicy,
+  type BucketKeySetting,
   executionRolePolicy,
   schedulerRolePolicy,
-  taskFailurePattern,
   taskRolePolicy,
 } from "./policies";
 import { buildContainerDefinitions, scratchVolume } from "./taskDefinition";
@@ -91,8 +92,11 @@ export class ScheduledBackup extends pulumi.ComponentResource {
     // Bucket: created and locked down, or an existing one named in config.
     let bucketName: pulumi.Output<string>;
     let kmsKeyArn: pulumi.Output<string> | undefined;
+    let bucketKey: BucketKeySetting = "unknown";
     if (cfg.bucketName) {
       bucketName = pulumi.output(cfg.bucketName);
+      // Its Bucket Key setting is its owner's to change, so the grant allows either context (policies.ts).
+      if (cfg.bucketKmsKeyArn) kmsKeyArn = pulumi.output(cfg.bucketKmsKeyArn);
     } else {
       const bucket = new aws.s3.Bucket(`${name}-backups`, { forceDestroy: false, tags }, { ...parent, protect: cfg.stage === "prod" });
       bucketName = bucket.bucket;
@@ -100,11 +104,12 @@ export class ScheduledBackup extends pulumi.ComponentResource {
         const key = new aws.kms.Key(`${name}-backups`, { description: `db-backup ${cfg.stage} backups`, enableKeyRotation: true, deletionWindowInDays: 30, tags }, parent);
         kmsKeyArn = key.arn;
       }
+      bucketKey = kmsKeyArn ? "enabled" : "disabled";
       new aws.s3.BucketServerSideEncryptionConfiguration(`${name}-backups`, {
         bucket: bucket.id,
         rules: [{
           applyServerSideEncryptionByDefault: kmsKeyArn ? { sseAlgorithm: "aws:kms", kmsMasterKeyId: kmsKeyArn } : { sseAlgorithm: "AES256" },
-          bucketKeyEnabled: kmsKeyArn !== undefined,
+          bucketKeyEnabled: bucketKey === "enabled",
         }],
       }, parent);
       new aws.s3.BucketVersioning(`${name}-backups`, { bucket: bucket.id, versioningConfiguration: { status: "Enabled" } }, parent);
@@ -164,7 +169,8 @@ export class ScheduledBackup extends pulumi.ComponentResource {
     }, parent);
     new aws.iam.RolePolicy(`${name}-task`, {
       role: taskRole.id,
-      policy: pulumi.jsonStringify(pulumi.all([bucketArn, kmsKeyArn]).apply(([arn, key]) => taskRolePolicy({ bucketArn: arn, stage: cfg.stage, kmsKeyArn: key }))),
+      policy: pulumi.jsonStringify(pulumi.all([bucketArn, kmsKeyArn]).apply(([arn, key]) =>
+        taskRolePolicy({ bucketArn: arn, stage: cfg.stage, kms: key ? { keyArn: key, bucketKey } : undefined }))),
     }, parent);
 
     // Task definition.
@@ -236,23 +242,34 @@ export class ScheduledBackup extends pulumi.ComponentResource {
 
     // Alerts: a failed or unstartable task, a schedule that could not start it, and no success for too long.
     const alerts = new aws.sns.Topic(`${name}-alerts`, { tags }, parent);
-    const failureRule = new aws.cloudwatch.EventRule(`${name}-task-failed`, {
-      description: `db-backup ${cfg.stage}: a backup task stopped with a non-zero exit code or failed to start`,
-      eventPattern: pulumi.jsonStringify(pulumi.all([cluster.arn, region, identity.accountId, partition])
-        .apply(([clusterArn, reg, account, part]) => taskFailurePattern(clusterArn, `arn:${part}:ecs:${reg}:${account}:task-definition/${family}:`))),
-      tags,
-    }, parent);
+    const rules = pulumi.all([cluster.arn, cluster.name, region, identity.accountId, partition, logGroup.name])
+      .apply(([clusterArn, clusterName, reg, account, part, logGroupName]) => taskFailureRules({
+        stage: cfg.stage,
+        clusterArn,
+        clusterName,
+        taskDefinitionFamilyArnPrefix: `arn:${part}:ecs:${reg}:${account}:task-definition/${family}:`,
+        region: reg,
+        logGroupName,
+      }));
+    // The rules' kinds are fixed (alerts.ts); only their contents wait on ARNs.
+    const failureRules = (["task-failed", "task-not-started"] as const).map((id) => {
+      const rule = rules.apply((all) => all.find((r) => r.id === id)!);
+      const eventRule = new aws.cloudwatch.EventRule(`${name}-${id}`, {
+        description: rule.description,
+        eventPattern: pulumi.jsonStringify(rule.pattern),
+        tags,
+      }, parent);
+      new aws.cloudwatch.EventTarget(`${name}-${id}`, {
+        rule: eventRule.name,
+        arn: alerts.arn,
+        inputTransformer: { inputPaths: rule.inputPaths, inputTemplate: rule.inputTemplate },
+      }, parent);
+      return eventRule;
+    });
     new aws.sns.TopicPolicy(`${name}-alerts`, {
       arn: alerts.arn,
-      policy: pulumi.jsonStringify(pulumi.all([alerts.arn, failureRule.arn, identity.accountId]).apply(([topic, rule, account]) => alertTopicPolicy(topic, rule, account))),
-    }, parent);
-    new aws.cloudwatch.EventTarget(`${name}-task-failed`, {
-      rule: failureRule.name,
-      arn: alerts.arn,
-      inputTransformer: {
-        inputPaths: { task: "$.detail.taskArn", reason: "$.detail.stoppedReason", stopCode: "$.detail.stopCode", exitCode: "$.detail.containers[0].exitCode" },
-        inputTemplate: `"db-backup ${cfg.stage}: backup task <task> stopped (<stopCode>, exit code <exitCode>): <reason>. The task's log says which target failed and why."`,
-      },
+      policy: pulumi.jsonStringify(pulumi.all([alerts.arn, pulumi.all(failureRules.map((r) => r.arn)), identity.accountId])
+        .apply(([topic, ruleArns, account]) => alertTopicPolicy(topic, ruleArns, account))),
     }, parent);
     if (cfg.alertEmail) {
       new aws.sns.TopicSubscription(`${name}-alerts-email`, { topic: alerts.arn, protocol: "email", endpoint: cfg.alertEmail }, parent);
@@ -262,30 +279,22 @@ export class ScheduledBackup extends pulumi.ComponentResource {
       namespace: "AWS/SQS",
       metricName: "ApproximateNumberOfMessagesVisible",
       dimensions: { QueueName: deadLetters.name },
-      statistic: "Maximum",
-      period: 300,
-      evaluationPeriods: 1,
-      threshold: 0,
-      comparisonOperator: "GreaterThanThreshold",
-      treatMissingData: "notBreaching",
+      ...deadLetterAlarmEvaluation(),
       alarmActions: [alerts.arn],
       tags,
     }, parent);
     for (const t of cfg.targets) {
       new aws.cloudwatch.MetricAlarm(`${name}-${t.name}-stale`, {
-        alarmDescription: `db-backup ${cfg.stage}: no successful backup of ${t.engine}/${t.name} for ${cfg.staleAfterHours} hours`,
+        alarmDescription: `db-backup ${cfg.stage}: no successful backup of ${t.engine}/${t.name} for ${cfg.staleAfterHours} hours (INSUFFICIENT_DATA: the stage stopped reporting)`,
         namespace: "DbBackup",
         metricName: "BackupSuccess",
         dimensions: { Stage: cfg.stage, Target: t.name },
-        statistic: "Sum",
-        period: 3600,
-        evaluationPeriods: cfg.staleAfterHours,
-        datapointsToAlarm: cfg.staleAfterHours,
-        threshold: 1,
-        comparisonOperator: "LessThanThreshold",
-        treatMissingData: "breaching",
+        ...staleBackupAlarmEvaluation(cfg.staleAfterHours),
+        // A paused schedule makes no backups: its stale alarms say nothing until it runs again.
+        actionsEnabled: cfg.scheduleEnabled,
         alarmActions: [alerts.arn],
         okActions: [alerts.arn],
+        insufficientDataActions: [alerts.arn],
         tags,
       }, parent);
     }

@@ -39,6 +39,12 @@ it("applies the documented defaults", () => {
   expect(c.targets.map(secretKeyOf)).toEqual(["app-password", "events-uri"]);
 });
 
+it("takes the KMS key of an existing bucket", () => {
+  const keyArn = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+  expect(parseStackConfig(source({ bucketName: "acme-db-backups", bucketKmsKeyArn: keyArn }), "prod")).toMatchObject({ bucketName: "acme-db-backups", bucketKmsKeyArn: keyArn, kmsEncryption: false });
+  expect(parseStackConfig(source({ bucketName: "acme-db-backups" }), "prod").bucketKmsKeyArn).toBeUndefined();
+});
+
 it("private subnets turn the public IP off by default", () => {
   const c = parseStackConfig(source({ vpcId: "vpc-1", subnetIds: '["subnet-0abc", "subnet-0def"]' }), "prod");
   expect(c).toMatchObject({ vpcId: "vpc-1", subnetIds: ["subnet-0abc", "subnet-0def"], assignPublicIp: false });
@@ -78,6 +84,12 @@ it.each([
   [{ containerInsights: "yes" }, "db-backup:containerInsights: 'yes' must be true or false"],
   [{ bucketName: "My_Bucket" }, "db-backup:bucketName: 'My_Bucket' is not an S3 bucket name"],
   [{ alertEmail: "oncall" }, "db-backup:alertEmail: 'oncall' is not an e-mail address"],
+  [{ bucketKmsKeyArn: "arn:aws:kms:ap-southeast-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab" }, "db-backup:bucketKmsKeyArn: names the KMS key of an existing bucket, so it needs bucketName; for the bucket this stack creates, set kmsEncryption: true instead"],
+  [{ bucketName: "acme-db-backups", bucketKmsKeyArn: "alias/backups" }, "db-backup:bucketKmsKeyArn: 'alias/backups' is not a KMS key ARN: give the key's full ARN"],
+  [{ bucketName: "acme-db-backups", bucketKmsKeyArn: "arn:aws:kms:ap-southeast-1:123456789012:alias/backups" }, "aws kms describe-key --key-id <alias or id> --query KeyMetadata.Arn"],
+  [{ bucketName: "acme-db-backups", bucketKmsKeyArn: "1234abcd-12ab-34cd-56ef-1234567890ab" }, "`aws s3api get-bucket-encryption --bucket acme-db-backups` shows the bucket's key"],
+  [{ bucketName: "acme-db-backups", kmsEncryption: "true" }, "db-backup:kmsEncryption: only encrypts the bucket this stack creates; bucket 'acme-db-backups' keeps its own settings: if it uses SSE-KMS, set bucketKmsKeyArn to its key instead"],
+  [{ staleAfterHours: "169" }, "db-backup:staleAfterHours: '169' must be a whole number from 2 to 168"],
   [{ vpcId: "vpc-1" }, "db-backup:subnetIds: vpcId and subnetIds go together"],
   [{ vpcId: "vpc-1", subnetIds: '["sn-1"]' }, "db-backup:subnetIds: must be a list of subnet IDs"],
 ])("refuses %j", (over, message) => {

@@ -6,7 +6,9 @@
 import type { RecordedResource } from "../../scripts/lib/mocks";
 import { committedStacks, readStackFile } from "../../scripts/lib/stackFiles";
 import type { SynthResult } from "../../scripts/lib/synth";
-import { allows, denies } from "../support/iam";
+import { allows, denies, s3KmsRequest } from "../support/iam";
+import { backupRuns, every, queueDepthSamples, simulateAlarm } from "./models/cloudwatch";
+import { patternMatches, stopKinds, stoppedTaskEvent, transformString } from "./models/eventbridge";
 
 const stacks = committedStacks();
 
@@ -81,6 +83,8 @@ describe.each(stacks)("stack %s", (stack) => {
   });
 
   it("pins the image by digest, runs as non-root on a read-only root filesystem, and logs to its log group", () => {
+    // One container: the failure alert reads the exit code of containers[0] (components/alerts.ts).
+    expect(JSON.parse(one("aws:ecs/taskDefinition:TaskDefinition").inputs.containerDefinitions as string)).toHaveLength(1);
     const c = container();
     const image = one("docker-build:index:Image");
     const repository = one("aws:ecr/repository:Repository");
@@ -115,6 +119,31 @@ describe.each(stacks)("stack %s", (stack) => {
       expect(allows(policy, { action, resource: `${bucket}/${stack}/postgres/app/x.dump` })).toBe(false);
       expect(allows(policy, { action, resource: bucket })).toBe(false);
     }
+  });
+
+  it("lets the task role use the bucket's KMS key exactly as S3 asks for it, given the bucket's own encryption settings", () => {
+    const policy = policyOf("-task");
+    const bucket = one("aws:s3/bucket:Bucket");
+    const rule = (all("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").find((r) => r.inputs.bucket === bucket.outputs.id)!.inputs.rules as any[])[0];
+    const sse = rule.applyServerSideEncryptionByDefault;
+    if (sse.sseAlgorithm !== "aws:kms") {
+      expect(policy.Statement.some((st: any) => String(st.Action).includes("kms:"))).toBe(false);
+      return;
+    }
+    // The KMS request S3 makes for the runner's CreateMultipartUpload, with the bucket's Bucket Key setting.
+    const request = (over: Partial<Parameters<typeof s3KmsRequest>[0]> = {}) => s3KmsRequest({
+      operation: "GenerateDataKey",
+      keyArn: sse.kmsMasterKeyId,
+      bucketArn: bucket.outputs.arn as string,
+      objectKey: `${stack}/postgres/app/2026-11-30T03-00-00Z.dump`,
+      bucketKey: rule.bucketKeyEnabled === true,
+      region: "ap-southeast-1",
+      ...over,
+    });
+    expect(allows(policy, request())).toBe(true);
+    expect(allows(policy, request({ operation: "Decrypt" }))).toBe(true);
+    expect(allows(policy, request({ bucketArn: "arn:aws:s3:::another-bucket" }))).toBe(false);
+    expect(allows(policy, request({ region: "us-east-1" }))).toBe(false);
   });
 
   it("lets the execution role pull its image, write its logs and read exactly its own secrets", () => {
@@ -192,26 +221,72 @@ describe.each(stacks)("stack %s", (stack) => {
     expect(rules.find((r) => r.abortIncompleteMultipartUpload).abortIncompleteMultipartUpload).toEqual({ daysAfterInitiation: 1 });
   });
 
-  it("alerts on a failed or unstartable task, on the dead-letter queue, and on stale backups", () => {
-    const rule = one("aws:cloudwatch/eventRule:EventRule");
-    const pattern = JSON.parse(rule.inputs.eventPattern as string);
-    expect(pattern).toMatchObject({ source: ["aws.ecs"], "detail-type": ["ECS Task State Change"] });
-    expect(pattern.detail.clusterArn).toEqual([one("aws:ecs/cluster:Cluster").outputs.arn]);
-    expect(pattern.detail.taskDefinitionArn).toEqual([{ prefix: `arn:aws:ecs:ap-southeast-1:123456789012:task-definition/db-backup-${stack}:` }]);
-    expect(pattern.detail.$or).toEqual([{ containers: { exitCode: [{ "anything-but": 0 }] } }, { stopCode: ["TaskFailedToStart"] }]);
-    const topic = one("aws:sns/topic:Topic").outputs.arn;
-    expect(one("aws:cloudwatch/eventTarget:EventTarget").inputs).toMatchObject({ rule: rule.outputs.name, arn: topic });
+  it("alerts once, in a text that reads well and parses, for every way a backup task stops badly", () => {
+    const topic = one("aws:sns/topic:Topic").outputs.arn as string;
+    const cluster = one("aws:ecs/cluster:Cluster").outputs.arn as string;
+    const td = one("aws:ecs/taskDefinition:TaskDefinition").outputs.arn as string;
+    const targets = all("aws:cloudwatch/eventTarget:EventTarget");
+    const rules = targets.map((t) => {
+      expect(t.inputs.arn).toBe(topic);
+      const rule = all("aws:cloudwatch/eventRule:EventRule").find((r) => r.outputs.name === t.inputs.rule)!;
+      return { rule, pattern: JSON.parse(rule.inputs.eventPattern as string), transformer: t.inputs.inputTransformer as { inputPaths: Record<string, string>; inputTemplate: string } };
+    });
     const topicPolicy = one("aws:sns/topicPolicy:TopicPolicy").inputs.policy as string;
-    expect(allows(topicPolicy, { action: "sns:Publish", resource: topic as string, context: { "aws:SourceArn": rule.outputs.arn as string } })).toBe(true);
-    expect(allows(topicPolicy, { action: "sns:Publish", resource: topic as string, context: { "aws:SourceArn": "arn:aws:events:ap-southeast-1:123456789012:rule/other" } })).toBe(false);
-    const dlqAlarm = one("aws:cloudwatch/metricAlarm:MetricAlarm", "-schedule-dlq");
-    expect(dlqAlarm.inputs).toMatchObject({ namespace: "AWS/SQS", dimensions: { QueueName: one("aws:sqs/queue:Queue").outputs.name }, alarmActions: [topic] });
-    const stale = all("aws:cloudwatch/metricAlarm:MetricAlarm").filter((a) => a.name.endsWith("-stale"));
-    expect(stale.map((a) => (a.inputs.dimensions as any).Target).sort()).toEqual(["app", "events"]);
-    for (const a of stale) expect(a.inputs).toMatchObject({ namespace: "DbBackup", metricName: "BackupSuccess", treatMissingData: "breaching", alarmActions: [topic] });
+    for (const { rule } of rules) {
+      expect(allows(topicPolicy, { action: "sns:Publish", resource: topic, context: { "aws:SourceArn": rule.outputs.arn as string } })).toBe(true);
+    }
+    expect(allows(topicPolicy, { action: "sns:Publish", resource: topic, context: { "aws:SourceArn": "arn:aws:events:ap-southeast-1:123456789012:rule/other" } })).toBe(false);
+    for (const kind of stopKinds) {
+      const event = stoppedTaskEvent({ clusterArn: cluster, taskDefinitionArn: td, kind });
+      const fired = rules.filter((r) => patternMatches(r.pattern, event));
+      expect(fired).toHaveLength(kind === "succeeded" ? 0 : 1);
+      for (const { transformer } of fired) {
+        const { output, missing } = transformString(transformer.inputPaths, transformer.inputTemplate, event);
+        expect(missing).toEqual([]);
+        const text = JSON.parse(output);
+        expect(text).toMatch(new RegExp(`^db-backup ${stack}: backup task arn:aws:ecs:\\S+ failed`));
+        expect(text).toContain(`aws ecs describe-tasks --region ap-southeast-1 --cluster ${graph.outputs.clusterName} --tasks ${(event.detail as any).taskArn}`);
+      }
+    }
+    expect(targets).toHaveLength(2);
+    // Another family's task on the same cluster alerts no one.
+    const other = stoppedTaskEvent({ clusterArn: cluster, taskDefinitionArn: td.replace(`db-backup-${stack}:`, "other:"), kind: "target-failed" });
+    expect(rules.filter((r) => patternMatches(r.pattern, other))).toEqual([]);
     const email = all("aws:sns/topicSubscription:TopicSubscription");
     if (stack === "prod") expect(email.map((s) => s.inputs)).toEqual([expect.objectContaining({ protocol: "email", endpoint: "oncall@example.com", topic })]);
     else expect(email).toEqual([]);
+  });
+
+  it("keeps the dead-letter alarm in ALARM while a failed start waits in the queue, after SQS stops reporting it", () => {
+    const topic = one("aws:sns/topic:Topic").outputs.arn;
+    const alarm = one("aws:cloudwatch/metricAlarm:MetricAlarm", "-schedule-dlq");
+    expect(alarm.inputs).toMatchObject({ namespace: "AWS/SQS", metricName: "ApproximateNumberOfMessagesVisible", dimensions: { QueueName: one("aws:sqs/queue:Queue").outputs.name }, alarmActions: [topic] });
+    const minutes = 2 * 24 * 60;
+    const samples = queueDepthSamples([{ minute: 30, visible: 1 }], minutes);
+    const { notifications, states } = simulateAlarm(alarm.inputs as any, { actionsEnabled: true, alarm: true, ok: false, insufficientData: false }, samples, minutes, 3);
+    expect(notifications).toEqual([{ minute: 30, state: "ALARM" }]);
+    expect(states[minutes - 1]).toBe("ALARM");
+  });
+
+  it("has one stale-backup alarm per target on the runner's metric, silent on a fresh deploy, paging when backups stop succeeding or stop reporting", () => {
+    const topic = one("aws:sns/topic:Topic").outputs.arn;
+    const stale = all("aws:cloudwatch/metricAlarm:MetricAlarm").filter((a) => a.name.endsWith("-stale"));
+    expect(stale.map((a) => (a.inputs.dimensions as any).Target).sort()).toEqual(["app", "events"]);
+    const hours = Number(readStackFile(stack)["db-backup:staleAfterHours"]);
+    for (const a of stale) {
+      expect(a.inputs).toMatchObject({ namespace: "DbBackup", metricName: "BackupSuccess", dimensions: { Stage: stack }, actionsEnabled: true, alarmActions: [topic], okActions: [topic], insufficientDataActions: [topic] });
+      const actions = { actionsEnabled: a.inputs.actionsEnabled as boolean, alarm: true, ok: true, insufficientData: true };
+      const window = hours * 60;
+      const minutes = 10 * window;
+      const runs = every(Math.max(60, Math.floor(window / 4)), 15, minutes);
+      const fresh = simulateAlarm(a.inputs as any, actions, backupRuns(runs), minutes, 3).notifications;
+      expect(fresh.filter((n) => n.state !== "OK")).toEqual([]);
+      const lastSuccess = runs.filter((m) => m < 3 * window).pop()!;
+      const failing = simulateAlarm(a.inputs as any, actions, backupRuns(runs.filter((m) => m <= lastSuccess), runs.filter((m) => m > lastSuccess)), minutes, 3).notifications;
+      expect(failing.filter((n) => n.state !== "OK")).toEqual([{ minute: lastSuccess + window, state: "ALARM" }]);
+      const silent = simulateAlarm(a.inputs as any, actions, backupRuns(runs.filter((m) => m <= lastSuccess)), minutes, 3).notifications;
+      expect(silent.filter((n) => n.state !== "OK").map((n) => n.state)).toEqual(["INSUFFICIENT_DATA"]);
+    }
   });
 
   it("prints a run-task command with the schedule's network settings", () => {
@@ -238,6 +313,45 @@ describe("stage differences", () => {
     expect(await pick("dev")).toEqual({ schedule: "cron(0 9-18 ? * MON-FRI *)", logs: 7, cpu: "256", insights: "disabled" });
     expect(await pick("uat")).toEqual({ schedule: "rate(6 hours)", logs: 30, cpu: "512", insights: "disabled" });
     expect(await pick("prod")).toEqual({ schedule: "rate(1 hour)", logs: 365, cpu: "1024", insights: "enabled" });
+  }, 60000);
+});
+
+describe("variants of a stack file", () => {
+  const dev = readStackFile("dev");
+  const policyOf = (graph: SynthResult, roleName: string) => {
+    const role = graph.resources.find((r) => r.type === "aws:iam/role:Role" && r.name.endsWith(roleName))!;
+    return JSON.parse(graph.resources.find((r) => r.type === "aws:iam/rolePolicy:RolePolicy" && r.inputs.role === role.outputs.id)!.inputs.policy as string);
+  };
+
+  it("an existing SSE-KMS bucket: its key is granted for either encryption context S3 may send, this bucket and this stage only", async () => {
+    const keyArn = "arn:aws:kms:ap-southeast-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const graph = await synth("dev", { ...dev, "db-backup:bucketName": "acme-db-backups", "db-backup:bucketKmsKeyArn": keyArn });
+    expect(graph.resources.filter((r) => r.type.startsWith("aws:s3/") || r.type === "aws:kms/key:Key")).toEqual([]);
+    const policy = policyOf(graph, "-task");
+    const ask = (bucketKey: boolean, objectKey = "dev/postgres/app/x.dump", bucketArn = "arn:aws:s3:::acme-db-backups") =>
+      s3KmsRequest({ operation: "GenerateDataKey", keyArn, bucketArn, objectKey, bucketKey, region: "ap-southeast-1" });
+    expect(allows(policy, ask(true))).toBe(true);
+    expect(allows(policy, ask(false))).toBe(true);
+    expect(allows(policy, ask(false, "prod/postgres/app/x.dump"))).toBe(false);
+    expect(allows(policy, ask(true, "dev/x", "arn:aws:s3:::other-bucket"))).toBe(false);
+  }, 60000);
+
+  it("an existing bucket without bucketKmsKeyArn grants no KMS key", async () => {
+    const graph = await synth("dev", { ...dev, "db-backup:bucketName": "acme-db-backups" });
+    const policy = policyOf(graph, "-task");
+    expect(policy.Statement.map((st: { Sid: string }) => st.Sid)).toEqual(["WriteOwnStageBackups"]);
+  }, 60000);
+
+  it("a paused schedule also silences the stale-backup alarms", async () => {
+    const graph = await synth("dev", { ...dev, "db-backup:scheduleEnabled": "false" });
+    expect(graph.resources.find((r) => r.type === "aws:scheduler/schedule:Schedule")!.inputs.state).toBe("DISABLED");
+    const stale = graph.resources.filter((r) => r.type === "aws:cloudwatch/metricAlarm:MetricAlarm" && r.name.endsWith("-stale"));
+    expect(stale).toHaveLength(2);
+    for (const a of stale) {
+      expect(a.inputs.actionsEnabled).toBe(false);
+      const samples = backupRuns([], every(60, 15, 10 * 24 * 60));
+      expect(simulateAlarm(a.inputs as any, { actionsEnabled: a.inputs.actionsEnabled as boolean, alarm: true, ok: true, insufficientData: true }, samples, 10 * 24 * 60, 3).notifications).toEqual([]);
+    }
   }, 60000);
 });
 

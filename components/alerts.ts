@@ -1,0 +1,154 @@
+/**
+ * A stage's alerts as pure data: the EventBridge rules for a failed task (the pattern, and the text each
+ * sends to the alert topic) and how the CloudWatch alarms evaluate. The tests apply EventBridge's and
+ * CloudWatch's documented behaviour to them; scheduledBackup.ts only wires them to resources.
+ */
+
+export interface FailureRuleInputs {
+  stage: string;
+  clusterArn: string;
+  clusterName: string;
+  /** `arn:…:task-definition/<family>:`, so every revision of the family matches. */
+  taskDefinitionFamilyArnPrefix: string;
+  region: string;
+  logGroupName: string;
+}
+
+export interface FailureRule {
+  /** Suffix of the rule's and the target's resource names. */
+  id: "task-failed" | "task-not-started";
+  description: string;
+  pattern: Record<string, unknown>;
+  /** EventBridge InputTransformer: variables taken from the event, and the text they are put into. */
+  inputPaths: Record<string, string>;
+  inputTemplate: string;
+}
+
+/**
+ * An InputTransformer string template: the text as one JSON string, `<name>` placeholders left as they
+ * are. JSON.stringify escapes the text's own quotes and backslashes, which EventBridge requires of a
+ * string template ("InputTransformer", EventBridge API Reference,
+ * https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_InputTransformer.html).
+ */
+function stringTemplate(text: string): string {
+  return JSON.stringify(text);
+}
+
+/**
+ * One rule per kind of failure, so that every variable a template uses is present in every event the
+ * rule matches. EventBridge's input transformation documents two traps ("Amazon EventBridge input
+ * transformation", common issues, https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html):
+ * a variable whose path is absent from the event "isn't created and won't appear in the output" (a task
+ * that never started has no exit code, which left "exit code )" in the old single text), and "EventBridge
+ * doesn't escape values extracted by Input Path" (a stoppedReason holding a quote, as ECS's
+ * CannotPullContainerError does, ended the JSON string early). So: each template uses only values the
+ * rule's own pattern guarantees ("the event must contain all the field names listed in the event
+ * pattern", "Amazon EventBridge event patterns", https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html)
+ * and that cannot hold a quote (a task ARN, an integer); the free-text stoppedReason is not copied into
+ * the text but named with the command that shows it, as ECS keeps a stopped task for at least an hour
+ * ("Checking stopped tasks for errors", Amazon ECS Developer Guide,
+ * https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-errors.html).
+ */
+export function taskFailureRules(i: FailureRuleInputs): FailureRule[] {
+  const stopped = {
+    clusterArn: [i.clusterArn],
+    taskDefinitionArn: [{ prefix: i.taskDefinitionFamilyArnPrefix }],
+    lastStatus: ["STOPPED"],
+  };
+  const envelope = (detail: Record<string, unknown>) => ({ source: ["aws.ecs"], "detail-type": ["ECS Task State Change"], detail: { ...stopped, ...detail } });
+  const describe = `aws ecs describe-tasks --region ${i.region} --cluster ${i.clusterName} --tasks <task>`;
+  return [
+    {
+      id: "task-failed",
+      description: `db-backup ${i.stage}: a backup task's container exited with a non-zero code (a target failed, or the task was killed)`,
+      // The task has one container (components/taskDefinition.ts), so the exit code that matched is containers[0]'s.
+      pattern: envelope({ containers: { exitCode: [{ "anything-but": 0 }] } }),
+      inputPaths: { task: "$.detail.taskArn", exitCode: "$.detail.containers[0].exitCode" },
+      inputTemplate: stringTemplate(
+        `db-backup ${i.stage}: backup task <task> failed: its container exited with code <exitCode>. ` +
+          `The task's log says which target failed and why: CloudWatch log group ${i.logGroupName}. ` +
+          `Stop details: ${describe}`,
+      ),
+    },
+    {
+      id: "task-not-started",
+      description: `db-backup ${i.stage}: a backup task failed to start (no backup was made)`,
+      pattern: envelope({ stopCode: ["TaskFailedToStart"] }),
+      inputPaths: { task: "$.detail.taskArn" },
+      inputTemplate: stringTemplate(
+        `db-backup ${i.stage}: backup task <task> failed to start (ECS stop code TaskFailedToStart), so no backup was made. ` +
+          `ECS gives the reason (image pull, secrets, network) as the task's stoppedReason for at least an hour: ` +
+          `${describe} --query tasks[0].stoppedReason`,
+      ),
+    },
+  ];
+}
+
+/** How a metric alarm evaluates: the fields of aws.cloudwatch.MetricAlarm that decide its state. */
+export interface AlarmEvaluation {
+  statistic: "Sum" | "Maximum";
+  period: number;
+  evaluationPeriods: number;
+  datapointsToAlarm: number;
+  threshold: number;
+  comparisonOperator: "GreaterThanThreshold" | "LessThanThreshold";
+  treatMissingData: "missing" | "ignore" | "breaching" | "notBreaching";
+}
+
+/**
+ * CloudWatch's limit on an alarm's evaluation period (Period x EvaluationPeriods): seven days, one day for
+ * periods under an hour (PutMetricAlarm, Period, as in the AWS SDK for Kotlin's PutMetricAlarmRequest.period,
+ * https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/cloudwatch/aws.sdk.kotlin.services.cloudwatch.model/-put-metric-alarm-request/period.html).
+ */
+export function alarmEvaluationProblem(e: Pick<AlarmEvaluation, "period" | "evaluationPeriods">): string | undefined {
+  const total = e.period * e.evaluationPeriods;
+  const limit = e.period < 3600 ? 86400 : 604800;
+  if (e.period % 60 !== 0) return `period ${e.period} s is not a multiple of 60`;
+  return total > limit ? `period x evaluation periods is ${total} s, over CloudWatch's limit of ${limit} s` : undefined;
+}
+
+/**
+ * The dead-letter alarm: ALARM while a start the scheduler gave up on waits in the queue. SQS publishes a
+ * queue's metrics only while it is active, "for up to six hours if it contains any messages or if any
+ * action accesses it" (SQS Developer Guide, "Monitoring Amazon SQS queues using CloudWatch",
+ * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-monitoring-using-cloudwatch.html),
+ * so a message nobody touches stops being reported. `ignore` keeps the alarm in its current state while
+ * data is missing (CloudWatch User Guide, "Configuring how CloudWatch alarms treat missing data",
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarms-and-missing-data);
+ * `notBreaching` turned it OK with the message still there. It clears when someone reads the queue
+ * (which makes it active again) and it reports zero.
+ */
+export function deadLetterAlarmEvaluation(): AlarmEvaluation {
+  return { statistic: "Maximum", period: 300, evaluationPeriods: 1, datapointsToAlarm: 1, threshold: 0, comparisonOperator: "GreaterThanThreshold", treatMissingData: "ignore" };
+}
+
+/**
+ * The stale-backup alarm of one target: one period as long as `staleAfterHours`, the Sum of BackupSuccess
+ * (1 per stored backup, 0 per failed one) over it, ALARM below 1.
+ * - A run that reports and stores nothing for the whole window: Sum 0, ALARM.
+ * - No data in the whole evaluation range (a fresh deploy, a paused schedule, a stage that stopped
+ *   reporting): `missing` makes the alarm INSUFFICIENT_DATA ("Configuring how CloudWatch alarms treat
+ *   missing data"), which is also a new alarm's first state. Actions run only when the state changes
+ *   ("An alarm invokes actions only when the alarm changes state", "Using Amazon CloudWatch alarms"),
+ *   so a fresh deploy pages no one, while a stage that had data and then none goes OK -> INSUFFICIENT_DATA
+ *   and pages through the alarm's insufficient-data action.
+ * - A paused schedule (`scheduleEnabled: false`) also disables the alarm's actions (scheduledBackup.ts).
+ * No FILL(): what it makes of a series with no data at all in the range is not documented, and this is
+ * exactly the fresh-deploy case. One long period needs no filling: a sliding window of that length is
+ * the question asked ("any success in the last N hours?"); alarms with periods of a minute or more are
+ * evaluated every minute over Period x EvaluationPeriods ("Using Amazon CloudWatch alarms", evaluating an alarm).
+ */
+export function staleBackupAlarmEvaluation(staleAfterHours: number): AlarmEvaluation {
+  const e: AlarmEvaluation = {
+    statistic: "Sum",
+    period: staleAfterHours * 3600,
+    evaluationPeriods: 1,
+    datapointsToAlarm: 1,
+    threshold: 1,
+    comparisonOperator: "LessThanThreshold",
+    treatMissingData: "missing",
+  };
+  const problem = alarmEvaluationProblem(e);
+  if (problem) throw new Error(`stale-backup alarm for ${staleAfterHours} hours: ${problem}`);
+  return e;
+}

@@ -1,0 +1,84 @@
+/**
+ * The failure alerts' text, produced the way EventBridge produces it (models/eventbridge.ts: the event
+ * pattern decides which rule fires, the input transformer fills the template with unescaped values and
+ * drops variables whose path is absent) from ECS task state change events shaped as ECS sends them.
+ * The SNS target gets the result; a string template must come out as one valid JSON string.
+ */
+
+import { taskFailureRules, type FailureRule } from "../../components/alerts";
+import { patternMatches, stopKinds, stoppedTaskEvent, transformString, type StopKind } from "./models/eventbridge";
+
+const clusterArn = "arn:aws:ecs:ap-southeast-1:123456789012:cluster/db-backup-prod-cluster-4f1c2d0";
+const family = "db-backup-prod";
+const rules = taskFailureRules({
+  stage: "prod",
+  clusterArn,
+  clusterName: "db-backup-prod-cluster-4f1c2d0",
+  taskDefinitionFamilyArnPrefix: `arn:aws:ecs:ap-southeast-1:123456789012:task-definition/${family}:`,
+  region: "ap-southeast-1",
+  logGroupName: "db-backup-prod-logs-6e2a7b1",
+});
+const event = (kind: StopKind, taskDefinitionArn = `arn:aws:ecs:ap-southeast-1:123456789012:task-definition/${family}:7`) => stoppedTaskEvent({ clusterArn, taskDefinitionArn, kind });
+const fired = (e: ReturnType<typeof event>) => rules.filter((r) => patternMatches(r.pattern as never, e));
+
+/** What SNS receives from a rule for an event: the filled template, which must parse as one JSON string. */
+function alertText(rule: FailureRule, e: ReturnType<typeof event>): string {
+  const { output, missing } = transformString(rule.inputPaths, rule.inputTemplate, e);
+  expect(missing).toEqual([]);
+  const text = JSON.parse(output);
+  expect(typeof text).toBe("string");
+  return text;
+}
+
+it.each([
+  ["target-failed", ["task-failed"]],
+  ["oom-killed", ["task-failed"]],
+  ["image-pull-failed", ["task-not-started"]],
+  ["secrets-failed", ["task-not-started"]],
+  ["succeeded", []],
+] as [StopKind, string[]][])("a task that %s fires %j", (kind, ids) => {
+  expect(fired(event(kind)).map((r) => r.id)).toEqual(ids);
+});
+
+it("ignores other task families and other clusters", () => {
+  for (const kind of stopKinds) {
+    expect(fired(event(kind, "arn:aws:ecs:ap-southeast-1:123456789012:task-definition/db-backup-prodx:1"))).toEqual([]);
+    expect(rules.filter((r) => patternMatches(r.pattern as never, stoppedTaskEvent({ clusterArn: clusterArn.replace(/[^/]+$/, "other"), taskDefinitionArn: `arn:aws:ecs:ap-southeast-1:123456789012:task-definition/${family}:7`, kind })))).toEqual([]);
+  }
+});
+
+it("a failed target or a killed task: the exit code and where to read why", () => {
+  for (const [kind, code] of [["target-failed", 1], ["oom-killed", 137]] as [StopKind, number][]) {
+    const e = event(kind);
+    const [rule] = fired(e);
+    const text = alertText(rule, e);
+    expect(text).toBe(
+      `db-backup prod: backup task ${(e.detail as any).taskArn} failed: its container exited with code ${code}. ` +
+        "The task's log says which target failed and why: CloudWatch log group db-backup-prod-logs-6e2a7b1. " +
+        `Stop details: aws ecs describe-tasks --region ap-southeast-1 --cluster db-backup-prod-cluster-4f1c2d0 --tasks ${(e.detail as any).taskArn}`,
+    );
+  }
+});
+
+it("a task that never started: no exit code to show, and a reason with quotes cannot break the text", () => {
+  for (const kind of ["image-pull-failed", "secrets-failed"] as StopKind[]) {
+    const e = event(kind);
+    expect((e.detail as any).stoppedReason).toContain('"');
+    const [rule] = fired(e);
+    const text = alertText(rule, e);
+    expect(text).toContain(`backup task ${(e.detail as any).taskArn} failed to start (ECS stop code TaskFailedToStart), so no backup was made.`);
+    expect(text).toContain(`aws ecs describe-tasks --region ap-southeast-1 --cluster db-backup-prod-cluster-4f1c2d0 --tasks ${(e.detail as any).taskArn} --query tasks[0].stoppedReason`);
+    expect(text).not.toMatch(/exit code|<|>|undefined/);
+  }
+});
+
+it("the single alert before this fix: an empty exit code for a task that never started, broken JSON for a quoted reason", () => {
+  const before = {
+    inputPaths: { task: "$.detail.taskArn", reason: "$.detail.stoppedReason", stopCode: "$.detail.stopCode", exitCode: "$.detail.containers[0].exitCode" },
+    inputTemplate: `"db-backup prod: backup task <task> stopped (<stopCode>, exit code <exitCode>): <reason>. The task's log says which target failed and why."`,
+  };
+  const pull = transformString(before.inputPaths, before.inputTemplate, event("image-pull-failed"));
+  expect(pull.missing).toEqual(["exitCode"]);
+  expect(pull.output).toContain("(TaskFailedToStart, exit code ): CannotPullContainerError");
+  expect(() => JSON.parse(pull.output)).toThrow();
+});
