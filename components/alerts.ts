@@ -123,6 +123,19 @@ export function deadLetterAlarmEvaluation(): AlarmEvaluation {
 }
 
 /**
+ * The alarm on a failure rule's deliveries: EventBridge counts each invocation of a target that failed
+ * for good in AWS/Events FailedInvocations by RuleName (EventBridge User Guide, "Monitoring Amazon
+ * EventBridge", https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-monitoring.html), and a
+ * topic policy that refuses EventBridge shows nowhere else ("Why isn't my Amazon SNS topic receiving
+ * EventBridge notifications?", https://repost.aws/knowledge-center/sns-not-getting-eventbridge-notification).
+ * The alarm itself publishes as CloudWatch, which the topic policy allows by its own statement. The
+ * metric exists only when the rule fires, so missing data is no failure.
+ */
+export function failedDeliveryAlarmEvaluation(): AlarmEvaluation {
+  return { statistic: "Sum", period: 300, evaluationPeriods: 1, datapointsToAlarm: 1, threshold: 0, comparisonOperator: "GreaterThanThreshold", treatMissingData: "notBreaching" };
+}
+
+/**
  * The stale-backup alarm of one target: one period as long as `staleAfterHours`, the Sum of BackupSuccess
  * (1 per stored backup, 0 per failed one) over it, ALARM below 1.
  * - A run that reports and stores nothing for the whole window: Sum 0, ALARM.

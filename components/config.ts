@@ -57,7 +57,7 @@ export interface StackConfig {
   cpu: number;
   /** Fargate task memory in MiB. Default 1024. */
   memory: number;
-  /** Fargate ephemeral storage in GiB (21-200). Default 21. */
+  /** Fargate ephemeral storage in GiB: 20 (Fargate's default, nothing sent) or 21-200. Default 20. */
   ephemeralStorageGiB: number;
   /** CPU architecture of the image and the task. Default amd64. */
   architecture: Architecture;
@@ -311,7 +311,7 @@ export function parseStackConfig(source: ConfigSource, stage: string): StackConf
     logRetentionDays,
     cpu,
     memory,
-    ephemeralStorageGiB: integer(source, "ephemeralStorageGiB", 21, 21, 200),
+    ephemeralStorageGiB: integer(source, "ephemeralStorageGiB", 20, 20, 200),
     architecture,
     containerInsights: boolean(source, "containerInsights", false),
     bucketName,

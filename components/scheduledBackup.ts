@@ -2,7 +2,7 @@ import * as path from "node:path";
 import * as aws from "@pulumi/aws";
 import * as dockerBuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
-import { deadLetterAlarmEvaluation, staleBackupAlarmEvaluation, taskFailureRules } from "./alerts";
+import { deadLetterAlarmEvaluation, failedDeliveryAlarmEvaluation, staleBackupAlarmEvaluation, taskFailureRules } from "./alerts";
 import { secretKeyOf, type StackConfig } from "./config";
 import {
   alertTopicPolicy,
@@ -61,6 +61,9 @@ export class ScheduledBackup extends pulumi.ComponentResource {
     // Image: built from image/, pushed to this stage's repository, referenced by digest.
     const repository = new aws.ecr.Repository(`${name}-image`, {
       imageScanningConfiguration: { scanOnPush: true },
+      // Destroying a stage takes its images along (they are rebuilt from image/ on every deploy); ECR
+      // refuses to delete a repository that holds images otherwise. prod keeps that refusal.
+      forceDelete: cfg.stage !== "prod",
       imageTagMutability: "MUTABLE",
       encryptionConfigurations: [{ encryptionType: "AES256" }],
       tags,
@@ -181,7 +184,8 @@ export class ScheduledBackup extends pulumi.ComponentResource {
       networkMode: "awsvpc",
       cpu: String(cfg.cpu),
       memory: String(cfg.memory),
-      ephemeralStorage: cfg.ephemeralStorageGiB > 21 ? { sizeInGib: cfg.ephemeralStorageGiB } : undefined,
+      // Without the parameter Fargate gives 20 GiB; it accepts 21-200 ("Bind mount examples for Amazon ECS").
+      ephemeralStorage: cfg.ephemeralStorageGiB > 20 ? { sizeInGib: cfg.ephemeralStorageGiB } : undefined,
       runtimePlatform: { operatingSystemFamily: "LINUX", cpuArchitecture: cfg.architecture === "arm64" ? "ARM64" : "X86_64" },
       executionRoleArn: executionRole.arn,
       taskRoleArn: taskRole.arn,
@@ -263,6 +267,15 @@ export class ScheduledBackup extends pulumi.ComponentResource {
         rule: eventRule.name,
         arn: alerts.arn,
         inputTransformer: { inputPaths: rule.inputPaths, inputTemplate: rule.inputTemplate },
+      }, parent);
+      new aws.cloudwatch.MetricAlarm(`${name}-${id}-undelivered`, {
+        alarmDescription: `db-backup ${cfg.stage}: EventBridge could not deliver a '${id}' alert to the alerts topic (a backup task failed; see the task's log)`,
+        namespace: "AWS/Events",
+        metricName: "FailedInvocations",
+        dimensions: { RuleName: eventRule.name },
+        ...failedDeliveryAlarmEvaluation(),
+        alarmActions: [alerts.arn],
+        tags,
       }, parent);
       return eventRule;
     });

@@ -103,6 +103,11 @@ describe.each(stacks)("stack %s", (stack) => {
     expect(td.inputs).toMatchObject({ requiresCompatibilities: ["FARGATE"], networkMode: "awsvpc", family: `db-backup-${stack}` });
     expect(byArn(td.inputs.executionRoleArn)?.name).toBe(`db-backup-${stack}-execution`);
     expect(byArn(td.inputs.taskRoleArn)?.name).toBe(`db-backup-${stack}-task`);
+    // Fargate gives 20 GiB without the parameter and takes 21-200 with it: a stack's 21 must be sent.
+    const disk = Number(readStackFile(stack)["db-backup:ephemeralStorageGiB"] ?? 20);
+    expect(td.inputs.ephemeralStorage).toEqual(disk > 20 ? { sizeInGib: disk } : undefined);
+    // Images are rebuilt from the repository on every deploy; only prod's repository refuses to go with its images.
+    expect(repository.inputs.forceDelete).toBe(stack !== "prod");
   });
 
   it("lets the task role write only new objects under its own stage's prefix", () => {
@@ -249,6 +254,15 @@ describe.each(stacks)("stack %s", (stack) => {
       }
     }
     expect(targets).toHaveLength(2);
+    // A publish the topic refuses shows only in the rule's FailedInvocations: each rule has an alarm on it,
+    // which publishes as CloudWatch (its own statement of the topic policy).
+    for (const { rule } of rules) {
+      const undelivered = all("aws:cloudwatch/metricAlarm:MetricAlarm").filter((a) => (a.inputs.dimensions as any)?.RuleName === rule.outputs.name);
+      expect(undelivered.map((a) => a.inputs)).toEqual([
+        expect.objectContaining({ namespace: "AWS/Events", metricName: "FailedInvocations", statistic: "Sum", threshold: 0, comparisonOperator: "GreaterThanThreshold", alarmActions: [topic] }),
+      ]);
+    }
+    expect(allows(topicPolicy, { action: "sns:Publish", resource: topic, context: { "aws:SourceAccount": "123456789012" } })).toBe(true);
     // Another family's task on the same cluster alerts no one.
     const other = stoppedTaskEvent({ clusterArn: cluster, taskDefinitionArn: td.replace(`db-backup-${stack}:`, "other:"), kind: "target-failed" });
     expect(rules.filter((r) => patternMatches(r.pattern, other))).toEqual([]);
