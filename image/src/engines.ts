@@ -77,14 +77,14 @@ export function pgDumpLauncher(env: Env, pgDumpFound: boolean): string[] {
   return stdbuf ? [stdbuf, "-o", pgDumpOutputBuffer] : [];
 }
 
-async function firstLine(command: string, args: string[], env: Env): Promise<string | null> {
-  const res = await run(command, args, env, 30_000);
+async function firstLine(command: string, args: string[], env: Env, stop?: AbortSignal): Promise<string | null> {
+  const res = await run(command, args, env, 30_000, stop);
   return succeeded(res.exit) ? (res.stdout.trim().split("\n")[0] ?? null) : null;
 }
 
 /** Connects once before dumping: a wrong password or an unreachable host fails here, before any upload. */
-async function pgServerVersion(env: Env): Promise<{ version: string | null; error?: string }> {
-  const res = await run("psql", ["-X", "-A", "-t", "-q", "-c", "SHOW server_version"], env, 60_000);
+async function pgServerVersion(env: Env, stop?: AbortSignal): Promise<{ version: string | null; error?: string }> {
+  const res = await run("psql", ["-X", "-A", "-t", "-q", "-c", "SHOW server_version"], env, 60_000, stop);
   if (res.exit.spawnError?.code === "ENOENT") return { version: null }; // no psql: the dump itself will tell
   if (!succeeded(res.exit)) return { version: null, error: res.stderr || `psql exited with status ${res.exit.code}` };
   return { version: res.stdout.trim() || null };
@@ -107,9 +107,9 @@ export function explainPgError(stderr: string, target: PostgresTarget): string |
   return undefined;
 }
 
-async function planPostgres(target: PostgresTarget, base: Env, secrets: Env): Promise<DumpPlan> {
+async function planPostgres(target: PostgresTarget, base: Env, secrets: Env, stop?: AbortSignal): Promise<DumpPlan> {
   const env = pgEnv(target, base, secrets);
-  const [toolVersion, server] = await Promise.all([firstLine("pg_dump", ["--version"], env), pgServerVersion(env)]);
+  const [toolVersion, server] = await Promise.all([firstLine("pg_dump", ["--version"], env, stop), pgServerVersion(env, stop)]);
   if (server.error !== undefined) {
     throw new Error(`${explainPgError(server.error, target) ?? "cannot connect to PostgreSQL"}: ${server.error}`);
   }
@@ -155,7 +155,7 @@ export function explainMongoError(stderr: string, target: MongoTarget): string |
   return undefined;
 }
 
-async function planMongo(target: MongoTarget, base: Env, secrets: Env): Promise<DumpPlan> {
+async function planMongo(target: MongoTarget, base: Env, secrets: Env, stop?: AbortSignal): Promise<DumpPlan> {
   const config = await mongoConfigFile(secrets[target.uriEnv] ?? "");
   return {
     command: "mongodump",
@@ -163,15 +163,16 @@ async function planMongo(target: MongoTarget, base: Env, secrets: Env): Promise<
     launcher: [], // a Go program: its output does not go through C stdio, so stdbuf would change nothing
     env: base,
     contentType: "application/gzip",
-    toolVersion: await firstLine("mongodump", ["--version"], base),
+    toolVersion: await firstLine("mongodump", ["--version"], base, stop),
     serverVersion: null,
     compression: "gzip",
     cleanup: config.remove,
   };
 }
 
-export function planDump(target: Target, base: Env, secrets: Env): Promise<DumpPlan> {
-  return target.engine === "postgres" ? planPostgres(target, base, secrets) : planMongo(target, base, secrets);
+/** Everything a dump needs before it starts; `stop` cuts its short commands (versions, the connection check) short. */
+export function planDump(target: Target, base: Env, secrets: Env, stop?: AbortSignal): Promise<DumpPlan> {
+  return target.engine === "postgres" ? planPostgres(target, base, secrets, stop) : planMongo(target, base, secrets, stop);
 }
 
 export function explainDumpError(target: Target, stderr: string): string | undefined {

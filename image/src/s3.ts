@@ -67,9 +67,10 @@ export class Meter extends Transform {
  * Uploads whatever is written to `body` as a multipart upload. Nothing appears at `key` until the
  * caller ends `body`; destroying it instead makes the upload fail and abort its parts. This gate is
  * what keeps a dump that died half-way from being completed as an object when its stdout closes.
+ * `cancelParts` cancels the part requests on their way, for a caller that is about to destroy `body`.
  */
-export async function gatedUpload(client: S3Client, s3: S3Settings, key: string, body: Readable, contentType: string): Promise<void> {
-  const upload = new MultipartUpload(client, { Bucket: s3.bucket, Key: key, ContentType: contentType }, s3.partSizeBytes);
+export async function gatedUpload(client: S3Client, s3: S3Settings, key: string, body: Readable, contentType: string, cancelParts?: AbortSignal): Promise<void> {
+  const upload = new MultipartUpload(client, { Bucket: s3.bucket, Key: key, ContentType: contentType }, s3.partSizeBytes, undefined, undefined, cancelParts);
   // 'close' comes after the upload was completed or aborted; a failed pipeline settles sooner.
   const closed = new Promise((resolve) => upload.once("close", resolve));
   try {
