@@ -9,7 +9,7 @@ import { createGunzip } from "node:zlib";
 import { Writable } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Manifest } from "./backup";
-import { mongoConfigFile, pgEnv } from "./engines";
+import { firstLine, mongoConfigFile, pgToolEnv } from "./engines";
 import { manifestKey, parseManifestKey, type BackupRef } from "./keys";
 import { runChecked } from "./proc";
 import { getJson, getStream, listKeys, Meter } from "./s3";
@@ -81,7 +81,7 @@ export interface RestoreOptions {
 export async function restoreInto(d: Downloaded, target: Target, opts: RestoreOptions, base: NodeJS.ProcessEnv, secrets: NodeJS.ProcessEnv, stop?: AbortSignal): Promise<void> {
   const week = 7 * 24 * 3600_000;
   if (target.engine === "postgres") {
-    const env = pgEnv(target, base, secrets, opts.into);
+    const env = pgToolEnv(target, base, secrets, await firstLine("pg_restore", ["--version"], base, stop), opts.into);
     if (opts.create) await runChecked(`cannot create database '${opts.into}'`, "createdb", ["--maintenance-db=postgres", opts.into], env, 60_000, stop);
     const args = ["--dbname", opts.into, "--exit-on-error", "--no-password", ...(opts.noOwner ? ["--no-owner"] : []), ...(opts.jobs > 1 ? [`--jobs=${opts.jobs}`] : []), d.path];
     await runChecked(`pg_restore into '${opts.into}' failed`, "pg_restore", args, env, week, stop);
