@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { stopGraceMs } from "../../image/src/proc";
 import { startLocalPostgres, type LocalPostgres } from "../../scripts/lib/localPostgres";
 import { startLocalS3, type LocalS3 } from "../../scripts/lib/localS3";
-import { fakeBin, storedKeys, which } from "../support/runner";
+import { fakeBin, runCli, storedKeys, which } from "../support/runner";
 import { compileRunner, isRunning, startRunner, uploadedParts, waitUntil, type CompiledRunner } from "../support/runnerProcess";
 
 let pg: LocalPostgres;
@@ -66,8 +66,9 @@ afterAll(async () => {
   pg?.stop();
 });
 
+const target = (name: string, database: string) => ({ name, engine: "postgres", host: pg.host, port: pg.port, database, user: pg.user, passwordEnv: "PG_PW" });
+
 function env(tmp: string): NodeJS.ProcessEnv {
-  const target = (name: string, database: string) => ({ name, engine: "postgres", host: pg.host, port: pg.port, database, user: pg.user, passwordEnv: "PG_PW" });
   return {
     PATH: bin.path,
     // Where the runner's private files go (mongodump's config, downloads): checked empty afterwards.
@@ -156,6 +157,57 @@ describe("SIGTERM during a backup", () => {
 
   it("removes its private files (mongodump's connection-string file)", () => {
     expect(readdirSync(tmp)).toEqual([]);
+  });
+});
+
+describe("a second SIGTERM", () => {
+  it("exits at once, without waiting for a tool that ignores the first", async () => {
+    const tmp = mkdtempSync(join(tmpdir(), "db-backup-runner-tmp-"));
+    try {
+      const e = { ...env(tmp), STAGE: "sig2", BACKUP_TARGETS: JSON.stringify([{ name: "events", engine: "mongodb", uriEnv: "MONGO_URI", database: "events" }]) };
+      const run = startRunner(runner, ["backup"], e);
+      await waitUntil("'events' has uploaded a part", () => uploadedParts(s3, "sig2/mongodb/events/") >= 1);
+      const sent = Date.now();
+      run.kill("SIGTERM");
+      await waitUntil("the first SIGTERM is logged", () => run.lines.some((l) => l.msg === "SIGTERM received: stopping"));
+      run.kill("SIGTERM");
+      expect(await run.exited).toMatchObject({ code: 143, signal: null });
+      expect(Date.now() - sent).toBeLessThan(stopGraceMs);
+      // What "at once" costs: the upload is left to the bucket's lifecycle rule for incomplete uploads.
+      expect((await s3.openUploads()).filter((k) => k.startsWith("sig2/"))).toHaveLength(1);
+    } finally {
+      // The stand-in the runner did not wait for (in a task, it goes with the container).
+      const pid = pidOf("mongodump");
+      if (isRunning(pid)) process.kill(pid, "SIGKILL");
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a stop while targets wait for their turn (BACKUP_CONCURRENCY)", () => {
+  it("does not start them, and reports them stopped with their failure metrics", async () => {
+    const tmp = mkdtempSync(join(tmpdir(), "db-backup-runner-tmp-"));
+    const stop = new AbortController();
+    try {
+      const e = {
+        ...env(tmp),
+        STAGE: "sigwait",
+        BACKUP_CONCURRENCY: "1",
+        BACKUP_TARGETS: JSON.stringify([target("slow", "slowdb"), target("quick", "quickdb")]),
+      };
+      const watching = setInterval(() => {
+        if (uploadedParts(s3, "sigwait/postgres/slow/") >= 1) stop.abort("SIGTERM");
+      }, 100);
+      const run = await runCli(["backup"], e, stop.signal).finally(() => clearInterval(watching));
+      expect(run.code).toBe(143);
+      expect(run.lines.filter((l) => l.msg === "backup started").map((l) => l.target)).toEqual(["slow"]);
+      expect(run.lines.filter((l) => l.msg === "backup stopped by a signal").map((l) => l.target)).toEqual(["slow", "quick"]);
+      expect(run.lines.filter((l) => String(l.msg).startsWith("summary:")).map((l) => [l.target, l.BackupSuccess])).toEqual([["slow", 0], ["quick", 0]]);
+      expect(await storedKeys(s3.env, "sigwait/")).toEqual([]);
+      expect((await s3.openUploads()).filter((k) => k.startsWith("sigwait/"))).toEqual([]);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });
 
