@@ -40,26 +40,23 @@ beforeAll(async () => {
   bin = fakeBin({
     pg_dump: `#!/bin/bash
 if [ "$1" = "--version" ] || [ "$PGDATABASE" != "slowdb" ]; then exec ${realPgDump} "$@"; fi
-echo $$ > ${pids}/pg_dump
+echo $$ >> ${pids}/pg_dump
 ${trickle}`,
     mongodump: `#!/bin/bash
 if [ "$1" = "--version" ]; then echo "mongodump version: 100.10.0"; exit 0; fi
 trap '' TERM
-echo $$ > ${pids}/mongodump
+echo $$ >> ${pids}/mongodump
 ${trickle}`,
     pg_restore: `#!/bin/bash
-echo $$ > ${pids}/pg_restore
-exec sleep 600
+echo $$ >> ${pids}/pg_restore
+exec -a "$0" sleep 600
 `,
   });
 }, 180_000);
 
 afterAll(async () => {
   // Stand-ins a broken runner left behind: only the ones this test started, by their ids.
-  for (const name of existsSync(pids ?? "") ? readdirSync(pids) : []) {
-    const pid = Number(readFileSync(join(pids, name), "utf8"));
-    if (isRunning(pid)) process.kill(pid, "SIGKILL");
-  }
+  for (const name of bin && existsSync(pids) ? readdirSync(pids) : []) killStandIns(name);
   for (const dir of [pids, bin?.dir]) if (dir) rmSync(dir, { recursive: true, force: true });
   runner?.remove();
   await s3?.stop();
@@ -86,7 +83,13 @@ function env(tmp: string): NodeJS.ProcessEnv {
   };
 }
 
-const pidOf = (tool: string) => Number(readFileSync(join(pids, tool), "utf8"));
+/** The ids of every stand-in of `tool` started so far, the latest last. */
+const pidsOf = (tool: string) => readFileSync(join(pids, tool), "utf8").trim().split("\n").map(Number);
+/** Whether the latest stand-in for `tool` still runs (its command line names the stand-in's file; exec -a keeps it for pg_restore's sleep). */
+const standInRuns = (tool: string) => isRunning(pidsOf(tool).at(-1)!, join(bin.dir, tool));
+function killStandIns(tool: string): void {
+  for (const pid of pidsOf(tool)) if (isRunning(pid, join(bin.dir, tool))) process.kill(pid, "SIGKILL");
+}
 
 describe("SIGTERM during a backup", () => {
   let tmp: string;
@@ -122,8 +125,8 @@ describe("SIGTERM during a backup", () => {
   });
 
   it("stops every dump tool still running, the one that ignores SIGTERM too", () => {
-    expect(isRunning(pidOf("pg_dump"))).toBe(false);
-    expect(isRunning(pidOf("mongodump"))).toBe(false);
+    expect(standInRuns("pg_dump")).toBe(false);
+    expect(standInRuns("mongodump")).toBe(false);
   });
 
   it("aborts the uploads in flight: no upload left open, nothing at the stopped targets' keys, no manifest", async () => {
@@ -176,9 +179,7 @@ describe("a second SIGTERM", () => {
       // What "at once" costs: the upload is left to the bucket's lifecycle rule for incomplete uploads.
       expect((await s3.openUploads()).filter((k) => k.startsWith("sig2/"))).toHaveLength(1);
     } finally {
-      // The stand-in the runner did not wait for (in a task, it goes with the container).
-      const pid = pidOf("mongodump");
-      if (isRunning(pid)) process.kill(pid, "SIGKILL");
+      killStandIns("mongodump"); // the runner did not wait for it (in a task, it goes with the container)
       rmSync(tmp, { recursive: true, force: true });
     }
   });
@@ -218,17 +219,18 @@ describe.each([
   it("stops pg_restore, removes the download, and exits 143", async () => {
     const tmp = mkdtempSync(join(tmpdir(), "db-backup-runner-tmp-"));
     try {
-      rmSync(join(pids, "pg_restore"), { force: true });
+      const started = () => (existsSync(join(pids, "pg_restore")) ? pidsOf("pg_restore").length : 0);
+      const before = started();
       // The backup stored by the test above; pg_restore is the stand-in that never ends.
       const run = startRunner(runner, argv, env(tmp));
-      await waitUntil("pg_restore runs", () => existsSync(join(pids, "pg_restore")));
+      await waitUntil("pg_restore runs", () => started() > before);
       expect(readdirSync(tmp)).toHaveLength(1); // the private download directory
       const sent = Date.now();
       run.kill("SIGTERM");
       const result = await run.exited;
       expect(result).toMatchObject({ code: 143, signal: null });
       expect(Date.now() - sent).toBeLessThan(stopGraceMs + 5_000);
-      expect(isRunning(pidOf("pg_restore"))).toBe(false);
+      expect(standInRuns("pg_restore")).toBe(false);
       expect(readdirSync(tmp)).toEqual([]);
       expect(run.lines.at(-1)).toMatchObject({ level: "error", msg: `${command} stopped by SIGTERM` });
     } finally {

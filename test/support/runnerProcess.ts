@@ -79,16 +79,16 @@ export function uploadedParts(s3: LocalS3, keyPrefix: string): number {
   return parts;
 }
 
-/** Whether a process of ours is still running (a zombie counts as gone). */
-export function isRunning(pid: number): boolean {
+/**
+ * Whether process `pid` is running and its command line contains `marker` (a stand-in's path): a pid
+ * read from a file may since have been given to an unrelated process, which must be neither taken
+ * for the stand-in nor killed in its place. A zombie counts as gone.
+ */
+export function isRunning(pid: number, marker: string): boolean {
   try {
-    process.kill(pid, 0);
+    if (/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"))) return false;
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(marker);
   } catch {
-    return false;
-  }
-  try {
-    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return true; // no /proc: trust kill(0)
+    return false; // no such process
   }
 }
