@@ -5,7 +5,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { explainDumpError, planDump, type DumpPlan } from "./engines";
 import { backupKey, localTime, manifestKey } from "./keys";
 import { log, logMetrics } from "./log";
-import { describeExit, exitOf, StderrTail, succeeded, type Exit } from "./proc";
+import { describeExit, exitOf, StderrTail, succeeded, terminate, type Exit } from "./proc";
 import { describeS3Error, gatedUpload, Meter, putJson } from "./s3";
 import type { RunnerSettings, Target } from "./settings";
 
@@ -41,16 +41,28 @@ function seconds(from: Date, to: Date): number {
   return Math.round((to.getTime() - from.getTime()) / 10) / 100;
 }
 
+/** Why a dump did not reach S3; at most one is set. */
+interface DumpFailure {
+  dump?: { exit: Exit; stderr: string };
+  upload?: unknown;
+  timedOut?: boolean;
+  /** The run was stopped (SIGTERM, SIGINT) while the tool still ran: the signal's name. */
+  stoppedBy?: string;
+}
+
 /**
  * Streams the tool's stdout through a SHA-256 into a multipart upload that is only let finish once
- * the tool has exited 0. Any failure, the tool's or the upload's, leaves nothing at the key.
+ * the tool has exited 0. Any failure, the tool's or the upload's, leaves nothing at the key; so does
+ * `stop` aborting while the tool runs: the tool is terminated and the parts on their way cancelled.
+ * A stop that comes once the tool has exited 0 lets the upload finish: the dump is whole.
  */
 async function dumpToS3(
   plan: DumpPlan,
   getClient: () => S3Client,
   settings: RunnerSettings,
   key: string,
-): Promise<{ meter: Meter; dumpSeconds: number; failure?: { dump?: { exit: Exit; stderr: string }; upload?: unknown; timedOut?: boolean } }> {
+  stop: AbortSignal,
+): Promise<{ meter: Meter; dumpSeconds: number; failure?: DumpFailure }> {
   const started = Date.now();
   const [file, ...argv] = [...plan.launcher, plan.command, ...plan.args];
   const child = spawn(file, argv, { env: plan.env, stdio: ["ignore", "pipe", "pipe"] });
@@ -65,9 +77,17 @@ async function dumpToS3(
   let exited = false;
   /** Set when the upload failed while the tool still ran, so the tool's end is our doing, not its fault. */
   let stoppedForUpload = false;
+  let stoppedBy: string | undefined;
+  const cancelParts = new AbortController();
+  const onStop = () => {
+    if (exited) return;
+    stoppedBy = String(stop.reason);
+    cancelParts.abort();
+    terminate(child);
+  };
   // The client (and the SDK under it) only now: its loading overlaps the tool's start. A client that
   // cannot be made fails the upload like any S3 error, so the tool is stopped instead of left blocked.
-  const upload = (async () => gatedUpload(getClient(), settings.s3, key, meter, plan.contentType))().catch((err: unknown) => {
+  const upload = (async () => gatedUpload(getClient(), settings.s3, key, meter, plan.contentType, cancelParts.signal))().catch((err: unknown) => {
     uploadError = err;
     if (exited) return;
     stoppedForUpload = true;
@@ -76,19 +96,22 @@ async function dumpToS3(
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    child.kill("SIGTERM");
-    setTimeout(() => child.kill("SIGKILL"), 10_000).unref();
+    terminate(child, 10_000);
   }, settings.targetTimeoutSeconds * 1000);
+  if (stop.aborted) onStop();
+  else stop.addEventListener("abort", onStop, { once: true });
 
   const exit = await exitOf(child);
   exited = true;
+  stop.removeEventListener("abort", onStop);
   const dumpSeconds = (Date.now() - started) / 1000;
   clearTimeout(timer);
-  const dumpOk = succeeded(exit) && !timedOut;
+  const dumpOk = succeeded(exit) && !timedOut && stoppedBy === undefined;
   if (dumpOk && uploadError === undefined) meter.end();
-  else meter.destroy(new Error(describeExit(plan.command, exit)));
+  else meter.destroy(new Error(stoppedBy ? `stopped by ${stoppedBy}` : describeExit(plan.command, exit)));
   await upload;
 
+  if (stoppedBy) return { meter, dumpSeconds, failure: { stoppedBy } };
   if (timedOut) return { meter, dumpSeconds, failure: { timedOut } };
   if (stoppedForUpload) return { meter, dumpSeconds, failure: { upload: uploadError } };
   if (!dumpOk) return { meter, dumpSeconds, failure: { dump: { exit, stderr: stderr.toString() } } };
@@ -96,12 +119,21 @@ async function dumpToS3(
   return { meter, dumpSeconds };
 }
 
+/** A signal that is never aborted: for callers that have no way to stop a run. */
+const neverStopped = new AbortController().signal;
+
+/**
+ * Dumps one target into S3 and writes its manifest. When `stop` is aborted (cli.ts: SIGTERM or
+ * SIGINT) before the dump has ended, the tool is terminated, the upload aborted, and the target
+ * reported as stopped; a target not yet started is not started.
+ */
 export async function backupTarget(
   target: Target,
   settings: RunnerSettings,
   getClient: () => S3Client,
   base: NodeJS.ProcessEnv,
   secrets: NodeJS.ProcessEnv,
+  stop: AbortSignal = neverStopped,
 ): Promise<TargetResult> {
   const started = new Date();
   const key = backupKey(settings.stage, target.engine, target.name, started);
@@ -110,16 +142,25 @@ export async function backupTarget(
     log("error", "backup failed", { target: target.name, engine: target.engine, error });
     return result;
   };
+  const stopped = (): TargetResult => {
+    const signal = String(stop.reason);
+    log("error", "backup stopped by a signal", { target: target.name, engine: target.engine, signal, key });
+    return { target, ok: false, bytes: 0, durationSeconds: seconds(started, new Date()), error: `stopped by ${signal} before it was stored` };
+  };
+  if (stop.aborted) return stopped();
   log("info", "backup started", { target: target.name, engine: target.engine, key });
 
   let plan: DumpPlan;
   try {
-    plan = await planDump(target, base, secrets);
+    plan = await planDump(target, base, secrets, stop);
   } catch (err) {
-    return fail((err as Error).message);
+    // A connection check or version query cut short by the stop fails too; the stop is what to report.
+    return stop.aborted ? stopped() : fail((err as Error).message);
   }
   try {
-    const { meter, dumpSeconds, failure } = await dumpToS3(plan, getClient, settings, key);
+    if (stop.aborted) return stopped();
+    const { meter, dumpSeconds, failure } = await dumpToS3(plan, getClient, settings, key, stop);
+    if (failure?.stoppedBy) return stopped();
     if (failure?.timedOut) return fail(`${plan.command} did not finish within BACKUP_TARGET_TIMEOUT_SECONDS=${settings.targetTimeoutSeconds}`);
     if (failure?.dump) {
       const { exit, stderr } = failure.dump;
@@ -175,11 +216,19 @@ export async function mapLimited<T, R>(items: T[], limit: number, work: (item: T
 
 /**
  * Backs up every target, each independent of the others, and logs a summary line (with metrics) per
- * target. `getClient` is called once a dump tool is running, not before (sdk.ts).
+ * target. `getClient` is called once a dump tool is running, not before (sdk.ts). After `stop` is
+ * aborted, the targets not yet stored fail as stopped, and their summary lines are written as for
+ * any failed target, so the metrics record the run.
  */
-export async function runBackups(settings: RunnerSettings, getClient: () => S3Client, base: NodeJS.ProcessEnv, secrets: NodeJS.ProcessEnv): Promise<TargetResult[]> {
+export async function runBackups(
+  settings: RunnerSettings,
+  getClient: () => S3Client,
+  base: NodeJS.ProcessEnv,
+  secrets: NodeJS.ProcessEnv,
+  stop: AbortSignal = neverStopped,
+): Promise<TargetResult[]> {
   log("info", "backup run started", { stage: settings.stage, bucket: settings.s3.bucket, targets: settings.targets.map((t) => `${t.engine}/${t.name}`) });
-  const results = await mapLimited(settings.targets, settings.concurrency, (t) => backupTarget(t, settings, getClient, base, secrets));
+  const results = await mapLimited(settings.targets, settings.concurrency, (t) => backupTarget(t, settings, getClient, base, secrets, stop));
   for (const r of results) {
     logMetrics(r.ok ? "summary: backup complete" : "summary: backup FAILED", {
       stage: settings.stage,
@@ -191,6 +240,7 @@ export async function runBackups(settings: RunnerSettings, getClient: () => S3Cl
     }, r.ok ? { key: r.key } : { error: r.error });
   }
   const failed = results.filter((r) => !r.ok).length;
-  log(failed ? "error" : "info", "backup run finished", { stage: settings.stage, succeeded: results.length - failed, failed });
+  const stoppedBy = stop.aborted ? { stoppedBy: String(stop.reason) } : {};
+  log(failed ? "error" : "info", "backup run finished", { stage: settings.stage, succeeded: results.length - failed, failed, ...stoppedBy });
   return results;
 }

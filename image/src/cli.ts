@@ -1,8 +1,10 @@
 /**
  * The runner's commands: `backup` (what the container runs), `verify` and `restore`.
- * Exit status: 0 all good, 1 a target or check failed, 2 the settings or arguments are wrong.
+ * Exit status: 0 all good, 1 a target or check failed, 2 the settings or arguments are wrong,
+ * 128 + the signal's number (143 for SIGTERM, 130 for SIGINT) when a signal stopped the command.
  */
 
+import { constants } from "node:os";
 import { parseArgs } from "node:util";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { runBackups } from "./backup";
@@ -14,11 +16,22 @@ import { parseSettings, parseStorage, parseTargets, secretValues, SettingsError,
 
 type Env = NodeJS.ProcessEnv;
 
-async function backup(env: Env): Promise<number> {
+/**
+ * The status a shell reports for a process killed by `signal` (128 + its number). A stopped run exits
+ * with it after cleaning up, so ECS's exit code and the alert say "stopped by SIGTERM", as they would
+ * have without a handler, and never look like a run that merely had a failed target (1).
+ */
+export function signalExitCode(signal: unknown): number {
+  const number = constants.signals[String(signal) as NodeJS.Signals];
+  return number === undefined ? 1 : 128 + number;
+}
+
+async function backup(env: Env, stop: AbortSignal): Promise<number> {
   const settings = parseSettings(env);
   secretValues(settings.targets, env).forEach(addSecret);
   let client: S3Client | undefined;
-  const results = await runBackups(settings, () => (client ??= s3Client(settings.s3)), withoutSecrets(env, settings.targets), env);
+  const results = await runBackups(settings, () => (client ??= s3Client(settings.s3)), withoutSecrets(env, settings.targets), env, stop);
+  if (stop.aborted) return signalExitCode(stop.reason);
   return results.every((r) => r.ok) ? 0 : 1;
 }
 
@@ -29,7 +42,7 @@ function parseTime(value: string | undefined): Date | undefined {
   return date;
 }
 
-async function verify(env: Env, argv: string[]): Promise<number> {
+async function verify(env: Env, argv: string[], stop: AbortSignal): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { at: { type: "string" }, target: { type: "string" }, deep: { type: "boolean", default: false } } });
   const { stage, s3 } = parseStorage(env);
   const client = s3Client(s3);
@@ -41,14 +54,15 @@ async function verify(env: Env, argv: string[]): Promise<number> {
   let failed = 0;
   for (const ref of refs) {
     try {
-      const d = await downloadVerified(client, s3.bucket, ref);
+      const d = await downloadVerified(client, s3.bucket, ref, undefined, stop);
       try {
-        const detail = await checkArchive(d, values.deep, env);
+        const detail = await checkArchive(d, values.deep, env, stop);
         log("info", "verified", { target: ref.name, engine: ref.engine, key: ref.key, bytes: d.manifest.bytes, sha256: d.manifest.sha256, detail });
       } finally {
         await d.remove();
       }
     } catch (err) {
+      if (stop.aborted) throw err; // stopped: not a verdict on this backup, and no other is checked
       failed++;
       log("error", "verification FAILED", { target: ref.name, engine: ref.engine, key: ref.key, error: (err as Error).message });
     }
@@ -56,7 +70,7 @@ async function verify(env: Env, argv: string[]): Promise<number> {
   return failed ? 1 : 0;
 }
 
-async function restore(env: Env, argv: string[]): Promise<number> {
+async function restore(env: Env, argv: string[], stop: AbortSignal): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -86,9 +100,9 @@ async function restore(env: Env, argv: string[]): Promise<number> {
     return 1;
   }
   log("info", "restore started", { target: name, key: ref.key, into: values.database });
-  const d = await downloadVerified(client, s3.bucket, ref);
+  const d = await downloadVerified(client, s3.bucket, ref, undefined, stop);
   try {
-    await restoreInto(d, target, { into: values.database, create: values.create, noOwner: values["no-owner"], jobs }, withoutSecrets(env, targets), env);
+    await restoreInto(d, target, { into: values.database, create: values.create, noOwner: values["no-owner"], jobs }, withoutSecrets(env, targets), env, stop);
   } finally {
     await d.remove();
   }
@@ -96,23 +110,48 @@ async function restore(env: Env, argv: string[]): Promise<number> {
   return 0;
 }
 
-export async function main(argv: string[], env: Env): Promise<number> {
+/**
+ * Runs one command. Aborting `stop` (the entry point below does on SIGTERM or SIGINT) stops its
+ * tools and transfers, removes its private files, and makes it return the signal's exit status.
+ */
+export async function main(argv: string[], env: Env, stop: AbortSignal = new AbortController().signal): Promise<number> {
   const [command, ...rest] = argv;
   try {
-    if (command === "backup") return await backup(env);
-    if (command === "verify") return await verify(env, rest);
-    if (command === "restore") return await restore(env, rest);
+    if (command === "backup") return await backup(env, stop);
+    if (command === "verify") return await verify(env, rest, stop);
+    if (command === "restore") return await restore(env, rest, stop);
     log("error", `unknown command '${command ?? ""}': use backup, verify or restore`);
     return 2;
   } catch (err) {
+    if (stop.aborted) {
+      log("error", `${command} stopped by ${String(stop.reason)}`, { error: (err as Error)?.message ?? String(err) });
+      return signalExitCode(stop.reason);
+    }
     const usage = err instanceof SettingsError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
     log("error", usage ? `invalid settings: ${(err as Error).message}` : `${command} failed: ${(err as Error).message}`);
     return usage ? 2 : 1;
   }
 }
 
+/**
+ * ECS stops a task with SIGTERM and sends SIGKILL stopTimeout later; Ctrl-C sends SIGINT. Either
+ * aborts the command's one AbortSignal, which every tool, upload and download of it watches. A second
+ * signal means "now": the process exits at once.
+ */
+function stopOnSignals(): AbortSignal {
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop.signal.aborted) process.exit(signalExitCode(signal));
+    log("warn", `${signal} received: stopping`, { signal });
+    stop.abort(signal);
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  return stop.signal;
+}
+
 if (require.main === module) {
-  main(process.argv.slice(2), process.env).then((code) => {
+  main(process.argv.slice(2), process.env, stopOnSignals()).then((code) => {
     process.exitCode = code;
   });
 }

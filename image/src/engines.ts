@@ -3,8 +3,9 @@
  * recorded in the manifest, and how a tool's stderr is turned into an error that says what to fix.
  */
 
+import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { onPath, run, succeeded } from "./proc";
 import type { MongoTarget, PostgresTarget, Target } from "./settings";
@@ -40,6 +41,58 @@ export function pgEnv(target: PostgresTarget, base: Env, secrets: Env, database 
   };
   if (target.options) env.PGOPTIONS = target.options;
   if (target.sslmode) env.PGSSLMODE = target.sslmode;
+  if (target.sslrootcert) env.PGSSLROOTCERT = target.sslrootcert;
+  return env;
+}
+
+/** The sslmode values that verify the server's certificate against a root certificate. */
+const verifyingModes = new Set(["verify-ca", "verify-full"]);
+
+/**
+ * The PGSSLROOTCERT a verifying sslmode needs where nothing names one; undefined leaves libpq's own.
+ *
+ * Without a root certificate libpq reads ~/.postgresql/root.crt, and the image's user has no home, so
+ * verify-ca and verify-full fail on every connection. libpq 16 and later take `sslrootcert=system`,
+ * the SSL library's trusted roots (the image's CA bundle), and refuse it with any mode weaker than
+ * verify-full (libpq, "Parameter Key Words", sslrootcert). So: a root certificate already named (the
+ * target's, PGSSLROOTCERT, a root.crt in the home directory) is kept; verify-full with libpq 16+
+ * gets "system"; anything else fails here, before connecting, with the setting that fixes it.
+ *
+ * @param env the tool's environment from pgEnv (PGSSLMODE, PGSSLROOTCERT)
+ * @param major the tool's major version (pgMajor); undefined when it cannot be read: the tool's own
+ *   failure is then the one to report
+ */
+export function pgRootCert(env: Env, major: number | undefined, homeRootCert: boolean): string | undefined {
+  const mode = env.PGSSLMODE;
+  if (!mode || !verifyingModes.has(mode) || env.PGSSLROOTCERT || homeRootCert || major === undefined) return undefined;
+  const fix = `name the CA certificate file with "sslrootcert" on the target in BACKUP_TARGETS (or set PGSSLROOTCERT)`;
+  if (mode === "verify-ca") {
+    throw new Error(`sslmode=verify-ca needs the CA that signed the server's certificate, and none is named: ${fix}; or use verify-full, which the system CA bundle serves`);
+  }
+  if (major < 16) {
+    throw new Error(
+      `sslmode=verify-full needs a root certificate, and none is named: ${fix}, or use pg_dump 16 or later, whose libpq takes sslrootcert=system (the system CA bundle); this pg_dump is ${major}`,
+    );
+  }
+  return "system";
+}
+
+/** Whether libpq would find ~/.postgresql/root.crt: under $HOME, or the passwd entry's home libpq 17 and older look in. */
+export function homeRootCertExists(base: Env): boolean {
+  const homes = [base.HOME];
+  try {
+    homes.push(userInfo().homedir);
+  } catch {
+    // no passwd entry: the image's numeric user
+  }
+  return homes.some((home) => !!home && existsSync(join(home, ".postgresql", "root.crt")));
+}
+
+/** pgEnv with the root certificate a verifying sslmode needs (pgRootCert), for a tool whose `--version` printed `versionLine`. */
+export function pgToolEnv(target: PostgresTarget, base: Env, secrets: Env, versionLine: string | null, database = target.database): Env {
+  const env = pgEnv(target, base, secrets, database);
+  const rootCert = pgRootCert(env, pgMajor(versionLine), homeRootCertExists(base));
+  if (rootCert) env.PGSSLROOTCERT = rootCert;
   return env;
 }
 
@@ -77,14 +130,15 @@ export function pgDumpLauncher(env: Env, pgDumpFound: boolean): string[] {
   return stdbuf ? [stdbuf, "-o", pgDumpOutputBuffer] : [];
 }
 
-async function firstLine(command: string, args: string[], env: Env): Promise<string | null> {
-  const res = await run(command, args, env, 30_000);
+/** The first line of a command's output (`pg_dump --version`), or null when it fails. */
+export async function firstLine(command: string, args: string[], env: Env, stop?: AbortSignal): Promise<string | null> {
+  const res = await run(command, args, env, 30_000, stop);
   return succeeded(res.exit) ? (res.stdout.trim().split("\n")[0] ?? null) : null;
 }
 
 /** Connects once before dumping: a wrong password or an unreachable host fails here, before any upload. */
-async function pgServerVersion(env: Env): Promise<{ version: string | null; error?: string }> {
-  const res = await run("psql", ["-X", "-A", "-t", "-q", "-c", "SHOW server_version"], env, 60_000);
+async function pgServerVersion(env: Env, stop?: AbortSignal): Promise<{ version: string | null; error?: string }> {
+  const res = await run("psql", ["-X", "-A", "-t", "-q", "-c", "SHOW server_version"], env, 60_000, stop);
   if (res.exit.spawnError?.code === "ENOENT") return { version: null }; // no psql: the dump itself will tell
   if (!succeeded(res.exit)) return { version: null, error: res.stderr || `psql exited with status ${res.exit.code}` };
   return { version: res.stdout.trim() || null };
@@ -97,6 +151,10 @@ export function explainPgError(stderr: string, target: PostgresTarget): string |
   if (/endpoint ID is not specified|Endpoint ID/i.test(stderr)) {
     return "Neon needs the endpoint ID: set NEON_DB_ENDPOINT_OPTION=endpoint%3D<endpoint-id> (or \"options\" in BACKUP_TARGETS)";
   }
+  if (/root certificate file .* does not exist|could not get home directory to locate root certificate|could not read root certificate/i.test(stderr)) {
+    return `libpq cannot find the root certificate to verify the server with: name the CA certificate file with "sslrootcert" on the target in BACKUP_TARGETS (or set PGSSLROOTCERT)`;
+  }
+  if (/certificate verify failed/i.test(stderr)) return "the server's certificate is not signed by the root certificate in use (sslrootcert, PGSSLROOTCERT or the system CA bundle)";
   if (/could not translate host name/i.test(stderr)) return `host '${target.host}' could not be resolved (check the host name)`;
   if (/connection refused|could not connect|timeout expired|timed out|no route to host|network is unreachable/i.test(stderr)) {
     return `PostgreSQL at ${where} is unreachable (is it running, and does the network allow it?)`;
@@ -107,9 +165,11 @@ export function explainPgError(stderr: string, target: PostgresTarget): string |
   return undefined;
 }
 
-async function planPostgres(target: PostgresTarget, base: Env, secrets: Env): Promise<DumpPlan> {
-  const env = pgEnv(target, base, secrets);
-  const [toolVersion, server] = await Promise.all([firstLine("pg_dump", ["--version"], env), pgServerVersion(env)]);
+async function planPostgres(target: PostgresTarget, base: Env, secrets: Env, stop?: AbortSignal): Promise<DumpPlan> {
+  // The version first: it decides the root certificate the connection check needs too.
+  const toolVersion = await firstLine("pg_dump", ["--version"], base, stop);
+  const env = pgToolEnv(target, base, secrets, toolVersion);
+  const server = await pgServerVersion(env, stop);
   if (server.error !== undefined) {
     throw new Error(`${explainPgError(server.error, target) ?? "cannot connect to PostgreSQL"}: ${server.error}`);
   }
@@ -155,7 +215,7 @@ export function explainMongoError(stderr: string, target: MongoTarget): string |
   return undefined;
 }
 
-async function planMongo(target: MongoTarget, base: Env, secrets: Env): Promise<DumpPlan> {
+async function planMongo(target: MongoTarget, base: Env, secrets: Env, stop?: AbortSignal): Promise<DumpPlan> {
   const config = await mongoConfigFile(secrets[target.uriEnv] ?? "");
   return {
     command: "mongodump",
@@ -163,15 +223,16 @@ async function planMongo(target: MongoTarget, base: Env, secrets: Env): Promise<
     launcher: [], // a Go program: its output does not go through C stdio, so stdbuf would change nothing
     env: base,
     contentType: "application/gzip",
-    toolVersion: await firstLine("mongodump", ["--version"], base),
+    toolVersion: await firstLine("mongodump", ["--version"], base, stop),
     serverVersion: null,
     compression: "gzip",
     cleanup: config.remove,
   };
 }
 
-export function planDump(target: Target, base: Env, secrets: Env): Promise<DumpPlan> {
-  return target.engine === "postgres" ? planPostgres(target, base, secrets) : planMongo(target, base, secrets);
+/** Everything a dump needs before it starts; `stop` cuts its short commands (versions, the connection check) short. */
+export function planDump(target: Target, base: Env, secrets: Env, stop?: AbortSignal): Promise<DumpPlan> {
+  return target.engine === "postgres" ? planPostgres(target, base, secrets, stop) : planMongo(target, base, secrets, stop);
 }
 
 export function explainDumpError(target: Target, stderr: string): string | undefined {

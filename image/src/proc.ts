@@ -36,6 +36,29 @@ export function exitOf(child: ChildProcess): Promise<Exit> {
   });
 }
 
+/**
+ * How long a tool stopped with SIGTERM gets before SIGKILL. pg_dump and mongodump exit at once on
+ * SIGTERM; this only bounds one that does not, well inside ECS's stopTimeout (README, "The runner").
+ */
+export const stopGraceMs = 3_000;
+
+/** Sends SIGTERM, then SIGKILL if the process is still running `graceMs` later. */
+export function terminate(child: ChildProcess, graceMs = stopGraceMs): void {
+  child.kill("SIGTERM");
+  setTimeout(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  }, graceMs).unref();
+}
+
+/** Terminates `child` when `signal` is aborted (at once if it already is); returns a function that stops watching. */
+export function terminateOnAbort(child: ChildProcess, signal: AbortSignal | undefined, graceMs = stopGraceMs): () => void {
+  if (!signal) return () => undefined;
+  const stop = () => terminate(child, graceMs);
+  if (signal.aborted) stop();
+  else signal.addEventListener("abort", stop, { once: true });
+  return () => signal.removeEventListener("abort", stop);
+}
+
 export function describeExit(command: string, exit: Exit): string {
   if (exit.spawnError?.code === "ENOENT") return `${command} was not found on PATH`;
   if (exit.spawnError) return `${command} could not be started: ${exit.spawnError.message}`;
@@ -64,16 +87,18 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs a short command to completion (versions, queries), collecting its output. */
-export async function run(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<RunResult> {
+/** Runs a command to completion (versions, queries, restores), collecting its output; `signal` stops it. */
+export async function run(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000, signal?: AbortSignal): Promise<RunResult> {
   const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   const stderr = new StderrTail();
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
   child.stderr.on("data", (d: Buffer) => stderr.push(d));
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const unwatch = terminateOnAbort(child, signal);
   const exit = await exitOf(child);
   clearTimeout(timer);
+  unwatch();
   return { exit, stdout, stderr: stderr.toString() };
 }
 
@@ -82,8 +107,8 @@ export function succeeded(exit: Exit): boolean {
 }
 
 /** Like `run`, but throws "<failure>: <how it exited>: <its stderr>" unless the command exited 0. */
-export async function runChecked(failure: string, command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<RunResult> {
-  const res = await run(command, args, env, timeoutMs);
+export async function runChecked(failure: string, command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, signal?: AbortSignal): Promise<RunResult> {
+  const res = await run(command, args, env, timeoutMs, signal);
   if (!succeeded(res.exit)) throw new Error(`${failure}: ${describeExit(command, res.exit)}: ${res.stderr}`);
   return res;
 }

@@ -9,7 +9,7 @@ import { createGunzip } from "node:zlib";
 import { Writable } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Manifest } from "./backup";
-import { mongoConfigFile, pgEnv } from "./engines";
+import { firstLine, mongoConfigFile, pgToolEnv } from "./engines";
 import { manifestKey, parseManifestKey, type BackupRef } from "./keys";
 import { runChecked } from "./proc";
 import { getJson, getStream, listKeys, Meter } from "./s3";
@@ -30,16 +30,16 @@ export interface Downloaded {
 
 /**
  * Downloads a backup into a fresh private directory, hashing it on the way, and refuses it unless its
- * size and SHA-256 are the manifest's.
+ * size and SHA-256 are the manifest's. `stop` cuts the download short; the directory is removed.
  */
-export async function downloadVerified(client: S3Client, bucket: string, ref: BackupRef, dir = tmpdir()): Promise<Downloaded> {
+export async function downloadVerified(client: S3Client, bucket: string, ref: BackupRef, dir = tmpdir(), stop?: AbortSignal): Promise<Downloaded> {
   const manifest = await getJson<Manifest>(client, bucket, manifestKey(ref.key));
   const folder = await mkdtemp(join(dir, "db-backup-restore-"));
   const remove = () => rm(folder, { recursive: true, force: true });
   try {
     const path = join(folder, ref.key.split("/").pop()!);
     const meter = new Meter();
-    await pipeline(await getStream(client, bucket, ref.key), meter, createWriteStream(path, { mode: 0o600 }));
+    await pipeline(await getStream(client, bucket, ref.key), meter, createWriteStream(path, { mode: 0o600 }), { signal: stop });
     if (meter.bytes !== manifest.bytes || meter.sha256() !== manifest.sha256) {
       throw new Error(
         `s3://${bucket}/${ref.key} does not match its manifest: ${meter.bytes} bytes with SHA-256 ${meter.sha256()}, the manifest says ${manifest.bytes} bytes with ${manifest.sha256}`,
@@ -53,16 +53,16 @@ export async function downloadVerified(client: S3Client, bucket: string, ref: Ba
 }
 
 /** Reads the archive the way its restore tool would, without a database: pg_restore's table of contents, or the whole gzip stream. */
-export async function checkArchive(d: Downloaded, deep: boolean, env: NodeJS.ProcessEnv): Promise<string> {
+export async function checkArchive(d: Downloaded, deep: boolean, env: NodeJS.ProcessEnv, stop?: AbortSignal): Promise<string> {
   if (d.ref.engine === "mongodb") {
     let bytes = 0;
     const sink = new Writable({ write: (chunk: Buffer, _e, done) => ((bytes += chunk.length), done()) });
-    await pipeline(createReadStream(d.path), createGunzip(), sink);
+    await pipeline(createReadStream(d.path), createGunzip(), sink, { signal: stop });
     return `gzip stream intact, ${bytes} bytes of archive`;
   }
-  const list = await runChecked("pg_restore --list cannot read it", "pg_restore", ["--list", d.path], env, 10 * 60_000);
+  const list = await runChecked("pg_restore --list cannot read it", "pg_restore", ["--list", d.path], env, 10 * 60_000, stop);
   const entries = list.stdout.split("\n").filter((l) => /^\d+;/.test(l)).length;
-  if (deep) await runChecked("pg_restore cannot read every block", "pg_restore", ["--file=/dev/null", d.path], env, 24 * 3600_000);
+  if (deep) await runChecked("pg_restore cannot read every block", "pg_restore", ["--file=/dev/null", d.path], env, 24 * 3600_000, stop);
   return `pg_restore reads ${entries} entries${deep ? " and every data block" : ""}`;
 }
 
@@ -76,14 +76,15 @@ export interface RestoreOptions {
 /**
  * Restores a downloaded, verified backup into the database `into`, using the target's connection
  * settings. `base` is the environment the tools inherit (without secrets); `secrets` holds the target's.
+ * `stop` terminates the restore tool; what it restored so far stays in the database.
  */
-export async function restoreInto(d: Downloaded, target: Target, opts: RestoreOptions, base: NodeJS.ProcessEnv, secrets: NodeJS.ProcessEnv): Promise<void> {
+export async function restoreInto(d: Downloaded, target: Target, opts: RestoreOptions, base: NodeJS.ProcessEnv, secrets: NodeJS.ProcessEnv, stop?: AbortSignal): Promise<void> {
   const week = 7 * 24 * 3600_000;
   if (target.engine === "postgres") {
-    const env = pgEnv(target, base, secrets, opts.into);
-    if (opts.create) await runChecked(`cannot create database '${opts.into}'`, "createdb", ["--maintenance-db=postgres", opts.into], env, 60_000);
+    const env = pgToolEnv(target, base, secrets, await firstLine("pg_restore", ["--version"], base, stop), opts.into);
+    if (opts.create) await runChecked(`cannot create database '${opts.into}'`, "createdb", ["--maintenance-db=postgres", opts.into], env, 60_000, stop);
     const args = ["--dbname", opts.into, "--exit-on-error", "--no-password", ...(opts.noOwner ? ["--no-owner"] : []), ...(opts.jobs > 1 ? [`--jobs=${opts.jobs}`] : []), d.path];
-    await runChecked(`pg_restore into '${opts.into}' failed`, "pg_restore", args, env, week);
+    await runChecked(`pg_restore into '${opts.into}' failed`, "pg_restore", args, env, week, stop);
     return;
   }
   const config = await mongoConfigFile(secrets[target.uriEnv] ?? "");
@@ -91,7 +92,7 @@ export async function restoreInto(d: Downloaded, target: Target, opts: RestoreOp
     const source = d.manifest.database;
     if (!source) throw new Error("this MongoDB backup holds every database; restore it with mongorestore --archive --gzip --nsInclude …");
     const args = ["--archive=" + d.path, "--gzip", `--config=${config.path}`, `--nsFrom=${source}.*`, `--nsTo=${opts.into}.*`];
-    await runChecked(`mongorestore into '${opts.into}' failed`, "mongorestore", args, base, week);
+    await runChecked(`mongorestore into '${opts.into}' failed`, "mongorestore", args, base, week, stop);
   } finally {
     await config.remove();
   }

@@ -31,6 +31,10 @@ export function s3Client(s3: S3Settings): S3Client {
     // against AWS the default stays, and integrity is checked end to end by the manifest's SHA-256.
     ...(s3.endpoint ? { requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" } : {}),
     maxAttempts: 5,
+    // A bucket in another region than AWS_REGION answers 301 PermanentRedirect with the bucket's region
+    // in x-amz-bucket-region; the SDK then sends the request again, signed for that region. Without
+    // this, every request to such a bucket fails (README, "The runner").
+    followRegionRedirects: true,
   });
   if (!signsPartPayload(s3)) {
     client.middlewareStack.add(
@@ -67,9 +71,10 @@ export class Meter extends Transform {
  * Uploads whatever is written to `body` as a multipart upload. Nothing appears at `key` until the
  * caller ends `body`; destroying it instead makes the upload fail and abort its parts. This gate is
  * what keeps a dump that died half-way from being completed as an object when its stdout closes.
+ * `cancelParts` cancels the part requests on their way, for a caller that is about to destroy `body`.
  */
-export async function gatedUpload(client: S3Client, s3: S3Settings, key: string, body: Readable, contentType: string): Promise<void> {
-  const upload = new MultipartUpload(client, { Bucket: s3.bucket, Key: key, ContentType: contentType }, s3.partSizeBytes);
+export async function gatedUpload(client: S3Client, s3: S3Settings, key: string, body: Readable, contentType: string, cancelParts?: AbortSignal): Promise<void> {
+  const upload = new MultipartUpload(client, { Bucket: s3.bucket, Key: key, ContentType: contentType }, s3.partSizeBytes, undefined, undefined, cancelParts);
   // 'close' comes after the upload was completed or aborted; a failed pipeline settles sooner.
   const closed = new Promise((resolve) => upload.once("close", resolve));
   try {
@@ -112,11 +117,26 @@ export async function getJson<T>(client: S3Client, bucket: string, key: string):
 
 /** Turns an S3 or network failure into a sentence that says what to fix. */
 export function describeS3Error(err: unknown, bucket: string, key: string, action: string): string {
-  const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const e = err as {
+    name?: string;
+    code?: string;
+    message?: string;
+    $metadata?: { httpStatusCode?: number };
+    $response?: { headers?: Record<string, string | undefined> };
+  };
   const name = e.name ?? e.code ?? "";
   const status = e.$metadata?.httpStatusCode;
   const where = `s3://${bucket}/${key}`;
   if (name === "NoSuchBucket") return `bucket '${bucket}' does not exist (S3_BUCKET, or the endpoint in AWS_ENDPOINT_URL_S3)`;
+  // What S3 answers a request sent to, or signed for, another region than the bucket's; the client
+  // follows it, so this is left when the redirect could not be followed.
+  if (name === "PermanentRedirect" || name === "IllegalLocationConstraintException" || status === 301) {
+    const region = e.$response?.headers?.["x-amz-bucket-region"];
+    return (
+      `bucket '${bucket}' is in ${region ? `region ${region}` : "another region"}, not the one requests were sent to: ` +
+      `set AWS_REGION to ${region ?? "the bucket's region"} (S3 answered ${name || status} to ${action} ${where})`
+    );
+  }
   if (name === "AccessDenied" || status === 403) {
     return `${action} ${where} was denied: the credentials in use need s3:${action === "write" ? "PutObject" : "GetObject"} on it (${e.message ?? name})`;
   }

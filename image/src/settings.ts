@@ -19,6 +19,11 @@ export interface PostgresTarget {
   options?: string;
   /** libpq sslmode; libpq's own default (prefer) when unset. */
   sslmode?: string;
+  /**
+   * libpq sslrootcert: the CA certificate file the server's certificate is verified against, or
+   * "system" (libpq 16+). With verify-ca or verify-full and none named, engines.ts chooses (pgRootCert).
+   */
+  sslrootcert?: string;
   /** pg_dump --compress value; chosen from pg_dump's version when unset. */
   compression?: string;
 }
@@ -118,6 +123,25 @@ function compressionSetting(value: string | undefined, key: string): string | un
   return value;
 }
 
+/**
+ * A target's sslrootcert: an absolute path (the runner's working directory is no place to look for a
+ * CA), or "system", which libpq accepts only with sslmode verify-full ("any weaker setting will result
+ * in an error": libpq, sslrootcert).
+ */
+function rootCertSetting(value: string | undefined, sslmode: string | undefined, where: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (value === "system") {
+    if (sslmode !== undefined && sslmode !== "verify-full") {
+      throw new SettingsError(`${where}.sslrootcert='system' needs sslmode 'verify-full' (libpq refuses the system CA bundle with '${sslmode}'): set sslmode to verify-full`);
+    }
+    return value;
+  }
+  if (!value.startsWith("/")) {
+    throw new SettingsError(`${where}.sslrootcert='${value}' must be the absolute path of the CA certificate that signed the server's certificate, or "system"`);
+  }
+  return value;
+}
+
 /** The blog's variables: one PostgreSQL database. */
 function legacyPostgres(env: Env): PostgresTarget | undefined {
   if (!nonEmpty(env, "PG_DB_HOST") && !nonEmpty(env, "PG_DB_NAME")) return undefined;
@@ -187,6 +211,7 @@ export function parseTarget(raw: unknown, index: number, env: Env): Target {
     if (sslmode !== undefined && !sslModes.includes(sslmode)) {
       throw new SettingsError(`${where}.sslmode='${sslmode}' is not one of ${sslModes.join(", ")}`);
     }
+    const sslrootcert = rootCertSetting(field(obj, "sslrootcert", where, true), sslmode, where);
     return {
       engine,
       name: field(obj, "name", where, true) ?? database,
@@ -197,6 +222,7 @@ export function parseTarget(raw: unknown, index: number, env: Env): Target {
       passwordEnv: envRef(obj, "passwordEnv", where, env),
       options: field(obj, "options", where, true),
       sslmode,
+      sslrootcert,
       compression: compressionSetting(field(obj, "compression", where, true), `${where}.compression`),
     };
   }

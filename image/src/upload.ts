@@ -66,6 +66,8 @@ export class MultipartUpload extends Writable {
    * @param queueSize parts that may be on their way while the next one fills; memory is (queueSize + 1)
    *   part buffers, allocated once
    * @param limits S3's; the tests pass smaller ones to reach the growth and the limit quickly
+   * @param cancelParts cancels the parts on their way (a stopped run need not wait for them); the
+   *   upload still has to be ended or destroyed, and its abort is sent regardless
    */
   constructor(
     private readonly client: S3Client,
@@ -73,6 +75,7 @@ export class MultipartUpload extends Writable {
     private readonly firstPartBytes: number,
     private readonly queueSize = 2,
     private readonly limits = s3Limits,
+    private readonly cancelParts?: AbortSignal,
   ) {
     super();
     const { CreateMultipartUploadCommand } = s3Sdk();
@@ -140,7 +143,9 @@ export class MultipartUpload extends Writable {
     // A Buffer body: the SDK retries a failed part itself (throttling, 5xx, a reset connection).
     const sent: Promise<void> = (async () => {
       const UploadId = await this.uploadId;
-      const res = await this.client.send(new UploadPartCommand({ Bucket: this.target.Bucket, Key: this.target.Key, UploadId, PartNumber, Body: body }));
+      const res = await this.client.send(new UploadPartCommand({ Bucket: this.target.Bucket, Key: this.target.Key, UploadId, PartNumber, Body: body }), {
+        abortSignal: this.cancelParts,
+      });
       this.parts.push({ PartNumber, ETag: res.ETag });
     })().finally(() => {
       this.sending.delete(sent);

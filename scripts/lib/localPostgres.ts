@@ -5,7 +5,7 @@
  */
 
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -60,13 +60,21 @@ function connection(host: string, port: number, user: string, password: string, 
   };
 }
 
+export interface LocalPostgresOptions {
+  /**
+   * Serve TLS with this certificate and key (PEM files; copied into the cluster's directory). Always a
+   * cluster of its own, even where PGTEST_HOST names a server: that one's TLS is not ours to set.
+   */
+  ssl?: { certFile: string; keyFile: string };
+}
+
 /**
  * A throwaway cluster; or, where PGTEST_HOST is set (a PostgreSQL service container in GitHub Actions),
  * that server, reached as PGTEST_USER (postgres) with PGTEST_PASSWORD on PGTEST_PORT (5432). It must be
  * a fresh server: the tests create databases with fixed names.
  */
-export async function startLocalPostgres(): Promise<LocalPostgres> {
-  if (process.env.PGTEST_HOST) {
+export async function startLocalPostgres(options: LocalPostgresOptions = {}): Promise<LocalPostgres> {
+  if (process.env.PGTEST_HOST && !options.ssl) {
     const { PGTEST_HOST, PGTEST_PORT, PGTEST_USER, PGTEST_PASSWORD } = process.env;
     if (!PGTEST_PASSWORD) throw new Error("PGTEST_PASSWORD is not set: it goes with PGTEST_HOST");
     return connection(PGTEST_HOST, Number(PGTEST_PORT ?? 5432), PGTEST_USER ?? "postgres", PGTEST_PASSWORD, () => {});
@@ -80,13 +88,20 @@ export async function startLocalPostgres(): Promise<LocalPostgres> {
   // initdb and postgres refuse to run as root: run them as the postgres user, who must own the directory.
   const asRoot = process.getuid?.() === 0;
   const runAs = (cmd: string, args: string[]) => (asRoot ? ["runuser", ["-u", "postgres", "--", cmd, ...args]] : [cmd, args]) as [string, string[]];
-  if (asRoot) {
-    const uid = Number(execFileSync("id", ["-u", "postgres"]).toString());
-    const gid = Number(execFileSync("id", ["-g", "postgres"]).toString());
-    chownSync(dir, uid, gid);
-    chownSync(pwfile, uid, gid);
-  }
+  const owner = asRoot ? { uid: Number(execFileSync("id", ["-u", "postgres"]).toString()), gid: Number(execFileSync("id", ["-g", "postgres"]).toString()) } : undefined;
+  if (owner) for (const f of [dir, pwfile]) chownSync(f, owner.uid, owner.gid);
   chmodSync(dir, 0o700);
+  const sslSettings: string[] = [];
+  if (options.ssl) {
+    // The server refuses a key that others can read; it must be the server's user's own.
+    const cert = join(dir, "server.crt");
+    const key = join(dir, "server.key");
+    copyFileSync(options.ssl.certFile, cert);
+    copyFileSync(options.ssl.keyFile, key);
+    chmodSync(key, 0o600);
+    if (owner) for (const f of [cert, key]) chownSync(f, owner.uid, owner.gid);
+    sslSettings.push("-c ssl=on", `-c ssl_cert_file=${cert}`, `-c ssl_key_file=${key}`);
+  }
   const port = await freePort();
   const sh = (cmd: string, args: string[]) => {
     const [c, a] = runAs(cmd, args);
@@ -96,7 +111,7 @@ export async function startLocalPostgres(): Promise<LocalPostgres> {
   sh(join(bin, "initdb"), ["-D", data, "-U", "postgres", `--pwfile=${pwfile}`, "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"]);
   sh(join(bin, "pg_ctl"), [
     "-D", data, "-l", join(dir, "server.log"), "-w", "-t", "60",
-    "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`,
+    "-o", [`-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`, ...sslSettings].join(" "),
     "start",
   ]);
 

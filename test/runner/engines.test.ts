@@ -1,6 +1,6 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { defaultPgCompression, explainPgError, mongodumpArgs, pgDumpArgs, pgDumpLauncher, pgEnv, pgMajor } from "../../image/src/engines";
+import { defaultPgCompression, explainPgError, mongodumpArgs, pgDumpArgs, pgDumpLauncher, pgEnv, pgMajor, pgRootCert } from "../../image/src/engines";
 import type { PostgresTarget } from "../../image/src/settings";
 import { fakeBin } from "../support/runner";
 
@@ -73,4 +73,49 @@ it.each([
   ["pg_dump: error: aborting because of server version mismatch", /older than the server/],
 ])("explains %s", (stderr, message) => {
   expect(explainPgError(stderr, target)).toMatch(message);
+});
+
+describe("the root certificate of sslmode verify-ca and verify-full", () => {
+  const verifying = (sslmode: string, extra: Partial<PostgresTarget> = {}, base: NodeJS.ProcessEnv = {}) => pgEnv({ ...target, sslmode, ...extra }, base, {});
+
+  it("is the target's sslrootcert, handed to libpq as PGSSLROOTCERT, whatever pg_dump's version", () => {
+    const env = verifying("verify-full", { sslrootcert: "/etc/ssl/rds-global-bundle.pem" });
+    expect(env.PGSSLROOTCERT).toBe("/etc/ssl/rds-global-bundle.pem");
+    expect(pgRootCert(env, 15, false)).toBeUndefined();
+    expect(pgRootCert(verifying("verify-ca", { sslrootcert: "/ca.pem" }), 18, false)).toBeUndefined();
+  });
+
+  it("is the system CA bundle for verify-full with pg_dump 16 or later when nothing names one", () => {
+    expect(pgRootCert(verifying("verify-full"), 16, false)).toBe("system");
+    expect(pgRootCert(verifying("verify-full"), 18, false)).toBe("system");
+  });
+
+  it("keeps a PGSSLROOTCERT from the environment (the blog's variables) and a ~/.postgresql/root.crt", () => {
+    const env = verifying("verify-full", {}, { PGSSLROOTCERT: "/certs/ca.pem" });
+    expect(env.PGSSLROOTCERT).toBe("/certs/ca.pem");
+    expect(pgRootCert(env, 18, false)).toBeUndefined();
+    expect(pgRootCert(verifying("verify-full"), 18, true)).toBeUndefined();
+    // PGSSLMODE from the environment counts as the target's.
+    expect(pgRootCert(pgEnv({ ...target, sslmode: undefined }, { PGSSLMODE: "verify-full" }, {}), 17, false)).toBe("system");
+  });
+
+  it("is not touched for the modes that do not verify, nor when pg_dump's version is unknown", () => {
+    for (const mode of ["disable", "allow", "prefer", "require"]) expect(pgRootCert(verifying(mode), 18, false)).toBeUndefined();
+    expect(pgRootCert(pgEnv({ ...target, sslmode: undefined }, {}, {}), 18, false)).toBeUndefined();
+    expect(pgRootCert(verifying("verify-full"), undefined, false)).toBeUndefined();
+  });
+
+  it("fails before connecting, naming the setting, where libpq could not verify", () => {
+    expect(() => pgRootCert(verifying("verify-full"), 15, false)).toThrow(
+      /sslmode=verify-full needs a root certificate.*"sslrootcert" on the target in BACKUP_TARGETS \(or set PGSSLROOTCERT\), or use pg_dump 16 or later.*this pg_dump is 15/,
+    );
+    // libpq refuses sslrootcert=system with verify-ca, so the system bundle is no way out there.
+    expect(() => pgRootCert(verifying("verify-ca"), 18, false)).toThrow(/sslmode=verify-ca needs the CA that signed the server's certificate.*"sslrootcert"/);
+  });
+
+  it("explains libpq's own root certificate errors", () => {
+    expect(explainPgError('root certificate file "/root/.postgresql/root.crt" does not exist', target)).toMatch(/"sslrootcert" on the target/);
+    expect(explainPgError("could not get home directory to locate root certificate file", target)).toMatch(/"sslrootcert" on the target/);
+    expect(explainPgError("SSL error: certificate verify failed", target)).toMatch(/not signed by the root certificate in use/);
+  });
 });

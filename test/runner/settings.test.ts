@@ -1,4 +1,4 @@
-import { parseHostPort, parseSettings, parseTargets, SettingsError } from "../../image/src/settings";
+import { parseHostPort, parseSettings, parseTargets, SettingsError, type PostgresTarget } from "../../image/src/settings";
 
 const blog = {
   STAGE: "dev",
@@ -105,5 +105,24 @@ describe("other settings", () => {
     expect(parseSettings({ ...blog, PG_DUMP_COMPRESSION: "gzip:1" }).targets[0]).toMatchObject({ compression: "gzip:1" });
     expect(parseSettings({ ...blog, BACKUP_TIMEZONE: "Asia/Singapore" }).timeZone).toBe("Asia/Singapore");
     expect(() => parseSettings({ ...blog, BACKUP_TIMEZONE: "UTC+8" })).toThrow(/BACKUP_TIMEZONE='UTC\+8' is not an IANA time zone/);
+  });
+});
+
+describe("a PostgreSQL target's sslrootcert", () => {
+  const env = { STAGE: "dev", S3_BUCKET: "b-1", PW: "pw-1234" };
+  const targets = (extra: Record<string, unknown>) =>
+    parseTargets({ ...env, BACKUP_TARGETS: JSON.stringify([{ name: "app", engine: "postgres", host: "db", database: "app", user: "u", passwordEnv: "PW", ...extra }]) });
+
+  it("is a CA file's absolute path, or system with verify-full", () => {
+    expect(targets({ sslmode: "verify-full", sslrootcert: "/etc/ssl/rds.pem" })[0]).toMatchObject({ sslmode: "verify-full", sslrootcert: "/etc/ssl/rds.pem" });
+    expect(targets({ sslmode: "verify-ca", sslrootcert: "/etc/ssl/rds.pem" })[0]).toMatchObject({ sslrootcert: "/etc/ssl/rds.pem" });
+    expect(targets({ sslmode: "verify-full", sslrootcert: "system" })[0]).toMatchObject({ sslrootcert: "system" });
+    expect((targets({})[0] as PostgresTarget).sslrootcert).toBeUndefined();
+  });
+
+  it("is refused, naming the key, when relative or system with a weaker sslmode", () => {
+    expect(() => targets({ sslrootcert: "certs/ca.pem" })).toThrow(/BACKUP_TARGETS\[0\]\.sslrootcert='certs\/ca\.pem' must be the absolute path/);
+    expect(() => targets({ sslmode: "require", sslrootcert: "system" })).toThrow(/BACKUP_TARGETS\[0\]\.sslrootcert='system' needs sslmode 'verify-full'/);
+    expect(() => targets({ sslrootcert: 42 })).toThrow(/sslrootcert must be a string/);
   });
 });

@@ -17,12 +17,12 @@ export interface Run {
   text: string;
 }
 
-/** Runs the runner's CLI in this process, collecting its JSON log lines. */
-export async function runCli(argv: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+/** Runs the runner's CLI in this process, collecting its JSON log lines; `stop` stands for the entry point's signal handler. */
+export async function runCli(argv: string[], env: NodeJS.ProcessEnv, stop?: AbortSignal): Promise<Run> {
   const raw: string[] = [];
   const restore = setLogSink((line) => raw.push(line));
   try {
-    const code = await main(argv, env);
+    const code = await main(argv, env, stop);
     return { code, lines: raw.map((l) => JSON.parse(l) as Record<string, unknown>), text: raw.join("\n") };
   } finally {
     restore();
