@@ -4,7 +4,7 @@
  */
 
 // The runner's own rules for the values it is handed, so the stack refuses what the runner would.
-import { pgCompressionPattern, sslModes } from "../image/src/settings";
+import { pgCompressionPattern, rootCertProblem, sslModes } from "../image/src/settings";
 
 export const project = "db-backup";
 
@@ -19,6 +19,8 @@ export interface PostgresTargetConfig {
   /** Neon's endpoint ID (e.g. ep-aged-morning-26453078), sent as libpq `options=endpoint=…` for SNI-less clients. */
   neonEndpoint?: string;
   sslmode?: string;
+  /** libpq sslrootcert: "system" (the image's CA bundle) or the absolute path of a CA file in the image. */
+  sslrootcert?: string;
   compression?: string;
 }
 
@@ -197,6 +199,9 @@ function parseTarget(raw: unknown, index: number): TargetConfig {
     if (neonEndpoint !== undefined && !/^ep-[a-z0-9-]+$/.test(neonEndpoint)) {
       throw new ConfigError(key, `'neonEndpoint' is Neon's endpoint ID, like ep-aged-morning-26453078 (the first label of the host), not '${neonEndpoint}'`);
     }
+    const sslrootcert = str(obj, "sslrootcert", key, true);
+    const rootCertIssue = sslrootcert === undefined ? undefined : rootCertProblem(sslrootcert, sslmode);
+    if (rootCertIssue) throw new ConfigError(key, `'sslrootcert' ${rootCertIssue}`);
     const compression = str(obj, "compression", key, true);
     if (compression !== undefined && !pgCompressionPattern.test(compression)) {
       throw new ConfigError(key, `'compression' must be a pg_dump compression: 0-9, none, gzip[:N], lz4[:N] or zstd[:N]`);
@@ -211,6 +216,7 @@ function parseTarget(raw: unknown, index: number): TargetConfig {
       neonEndpoint,
       // Neon only accepts TLS; say so rather than rely on libpq's "prefer".
       sslmode: sslmode ?? (neonEndpoint ? "require" : undefined),
+      sslrootcert,
       compression,
     };
   }

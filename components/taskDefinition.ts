@@ -25,6 +25,7 @@ export function runnerTargets(targets: TargetConfig[]): Record<string, unknown>[
           passwordEnv: secretEnvName(t),
           ...(t.neonEndpoint ? { options: `endpoint=${t.neonEndpoint}` } : {}),
           ...(t.sslmode ? { sslmode: t.sslmode } : {}),
+          ...(t.sslrootcert ? { sslrootcert: t.sslrootcert } : {}),
           ...(t.compression ? { compression: t.compression } : {}),
         }
       : { name: t.name, engine: t.engine, uriEnv: secretEnvName(t), ...(t.database ? { database: t.database } : {}) },

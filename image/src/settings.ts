@@ -124,21 +124,23 @@ function compressionSetting(value: string | undefined, key: string): string | un
 }
 
 /**
- * A target's sslrootcert: an absolute path (the runner's working directory is no place to look for a
- * CA), or "system", which libpq accepts only with sslmode verify-full ("any weaker setting will result
- * in an error": libpq, sslrootcert).
+ * What is wrong with a target's sslrootcert, if anything: it is an absolute path (the runner's working
+ * directory is no place to look for a CA), or "system", which libpq accepts only with sslmode
+ * verify-full ("any weaker setting will result in an error": libpq, sslrootcert). The stack's config
+ * checks its targets with the same rule.
  */
-function rootCertSetting(value: string | undefined, sslmode: string | undefined, where: string): string | undefined {
-  if (value === undefined) return undefined;
+export function rootCertProblem(value: string, sslmode: string | undefined): string | undefined {
   if (value === "system") {
-    if (sslmode !== undefined && sslmode !== "verify-full") {
-      throw new SettingsError(`${where}.sslrootcert='system' needs sslmode 'verify-full' (libpq refuses the system CA bundle with '${sslmode}'): set sslmode to verify-full`);
-    }
-    return value;
+    return sslmode !== undefined && sslmode !== "verify-full"
+      ? `'system' needs sslmode 'verify-full' (libpq refuses the system CA bundle with '${sslmode}'): set sslmode to verify-full`
+      : undefined;
   }
-  if (!value.startsWith("/")) {
-    throw new SettingsError(`${where}.sslrootcert='${value}' must be the absolute path of the CA certificate that signed the server's certificate, or "system"`);
-  }
+  return value.startsWith("/") ? undefined : `'${value}' must be the absolute path of the CA certificate that signed the server's certificate, or "system"`;
+}
+
+function rootCertSetting(value: string | undefined, sslmode: string | undefined, where: string): string | undefined {
+  const problem = value === undefined ? undefined : rootCertProblem(value, sslmode);
+  if (problem) throw new SettingsError(`${where}.sslrootcert=${problem}`);
   return value;
 }
 

@@ -1,4 +1,6 @@
 import { parseStackConfig, scheduleProblem, secretKeyOf, type ConfigSource } from "../../components/config";
+import { runnerTargets } from "../../components/taskDefinition";
+import { parseTargets } from "../../image/src/settings";
 
 const base: Record<string, string> = {
   targets: JSON.stringify([
@@ -39,6 +41,12 @@ it("applies the documented defaults", () => {
   expect(c.targets.map(secretKeyOf)).toEqual(["app-password", "events-uri"]);
 });
 
+it("hands a target's sslrootcert to the runner, which reads it back as it was configured", () => {
+  const c = parseStackConfig(source({ targets: '[{"name":"app","engine":"postgres","host":"h","user":"u","database":"d","sslmode":"verify-full","sslrootcert":"system"}]' }), "dev");
+  const env = { BACKUP_TARGETS: JSON.stringify(runnerTargets(c.targets)), PG_PASSWORD_APP: "x" };
+  expect(parseTargets(env)).toEqual([expect.objectContaining({ name: "app", sslmode: "verify-full", sslrootcert: "system" })]);
+});
+
 it("takes the KMS key of an existing bucket", () => {
   const keyArn = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
   expect(parseStackConfig(source({ bucketName: "acme-db-backups", bucketKmsKeyArn: keyArn }), "prod")).toMatchObject({ bucketName: "acme-db-backups", bucketKmsKeyArn: keyArn, kmsEncryption: false });
@@ -76,6 +84,8 @@ it.each([
   [{ targets: '[{"name":"a","engine":"postgres","host":"h","user":"u"}]' }, "db-backup:targets[0]: 'database' is missing"],
   [{ targets: '[{"name":"a","engine":"postgres","host":"h","user":"u","database":"d","neonEndpoint":"endpoint%3Dep-x"}]' }, "'neonEndpoint' is Neon's endpoint ID"],
   [{ targets: '[{"name":"a","engine":"mongodb"},{"name":"a","engine":"mongodb"}]' }, "db-backup:targets: two targets are named 'a'"],
+  [{ targets: '[{"name":"a","engine":"postgres","host":"h","user":"u","database":"d","sslmode":"verify-full","sslrootcert":"certs/ca.pem"}]' }, "db-backup:targets[0]: 'sslrootcert' 'certs/ca.pem' must be the absolute path"],
+  [{ targets: '[{"name":"a","engine":"postgres","host":"h","user":"u","database":"d","sslmode":"require","sslrootcert":"system"}]' }, "db-backup:targets[0]: 'sslrootcert' 'system' needs sslmode 'verify-full'"],
   [{ logRetentionDays: "10" }, "db-backup:logRetentionDays: 10 is not a CloudWatch retention"],
   [{ cpu: "300" }, "db-backup:cpu: 300 is not a Fargate CPU size"],
   [{ cpu: "256", memory: "4096" }, "db-backup:memory: 4096 MiB does not go with cpu 256 on Fargate: use one of 512, 1024, 2048"],
