@@ -17,6 +17,7 @@ import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { containerName } from "../components/taskDefinition";
 import { exitOf, onPath, run } from "../image/src/proc";
 import {
+  backupSuccessMetric,
   completeBackups,
   describeNeeds,
   dockerfilePgMajor,
@@ -25,6 +26,7 @@ import {
   leftoverStackFiles,
   leftoverStacks,
   mongoTargetName,
+  parseImageRef,
   parseRunTaskCommand,
   postgresMajor,
   postgresTargetName,
@@ -36,11 +38,13 @@ import {
   type E2eTargets,
   type Need,
 } from "./lib/e2e";
-import { callerIdentity, emptyPrefix, listKeys, resourcesWithStageTag, runTaskAndWait } from "./lib/e2eAws";
+import { callerIdentity, emptyPrefix, listKeys, repositoryImages, resourcesWithStageTag, runTaskAndWait, waitForMetric } from "./lib/e2eAws";
 
 const repoRoot = join(__dirname, "..");
 /** A run takes well under an hour; an e2e stack older than this belongs to a run that was killed. */
 const leftoverAfterMs = 3 * 3600 * 1000;
+/** Metrics from log lines reach CloudWatch a minute or more after the line. */
+const metricWaitSeconds = 10 * 60;
 
 function say(text: string): void {
   process.stderr.write(`\n== ${text}\n`);
@@ -187,6 +191,7 @@ async function proveStage(workspace: LocalWorkspace, pulumi: string, stage: stri
   if (interrupted.aborted) throw new Error("interrupted");
 
   const settings = parseRunTaskCommand(runTaskCommand);
+  const started = new Date();
   say(`starting the backup task on ${settings.cluster} (subnets ${settings.subnets.join(", ")}, public IP ${settings.assignPublicIp})`);
   const outcome = await runTaskAndWait(settings, containerName, taskWaitSeconds, interrupted, say);
   const taskId = outcome.taskArn.split("/").pop();
@@ -211,6 +216,22 @@ async function proveStage(workspace: LocalWorkspace, pulumi: string, stage: stri
 
   say("verify --deep with your credentials (the runner's own check: manifest, SHA-256, every data block)");
   await verifyDeep(stage, bucket, targets.region);
+
+  // What only AWS can say (docs/aws-behaviors.md, "Settled only on a real account").
+  say("the summary line's metric, as CloudWatch extracts it from the task's log (what the stale-backup alarms watch)");
+  const metric = backupSuccessMetric(stage, postgresTargetName);
+  const sum = await waitForMetric(targets.region, metric, started, metricWaitSeconds, interrupted);
+  if (sum === undefined || sum < 1) {
+    throw new Error(`no DbBackup/BackupSuccess >= 1 for Stage=${stage}, Target=${postgresTargetName} within ${metricWaitSeconds / 60} min: CloudWatch did not extract the runner's embedded metrics, so the stale-backup alarms would fire (${logs})`);
+  }
+  say(`DbBackup/BackupSuccess Sum ${sum} for ${stage}/${postgresTargetName}`);
+  const { repository } = parseImageRef(String(up.outputs.imageRef?.value ?? ""));
+  const pushed = await repositoryImages(targets.region, repository, interrupted);
+  say(`ECR ${repository} after one push: ${pushed.images.length} image(s)`);
+  for (const image of pushed.images) {
+    process.stderr.write(`  ${image.digest} tags=[${image.tags.join(",")}] ${image.mediaType ?? ""} ${image.artifactMediaType ?? ""}\n`);
+  }
+  say(`the lifecycle rule would expire now: ${pushed.wouldExpire === undefined ? "(no preview)" : pushed.wouldExpire.length ? pushed.wouldExpire.join(", ") : "nothing"}`);
 }
 
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {

@@ -255,3 +255,24 @@ export function describeNeeds(needs: Need[]): string {
     "See README, \"Proving it on AWS\".",
   ].join("\n");
 }
+
+export interface MetricQuery {
+  Namespace: string;
+  MetricName: string;
+  Dimensions: { Name: string; Value: string }[];
+}
+
+/**
+ * The metric a target's stale-backup alarm watches, as the runner's summary line makes it through
+ * CloudWatch's embedded metric format: a datapoint here is what proves the extraction on AWS.
+ */
+export function backupSuccessMetric(stage: string, target: string): MetricQuery {
+  return { Namespace: "DbBackup", MetricName: "BackupSuccess", Dimensions: [{ Name: "Stage", Value: stage }, { Name: "Target", Value: target }] };
+}
+
+/** The repository and digest of an ECR image reference `<registry>/<repository>@sha256:<hex>`. */
+export function parseImageRef(ref: string): { registry: string; repository: string; digest: string } {
+  const match = /^([^/]+)\/(.+)@(sha256:[0-9a-f]{64})$/.exec(ref);
+  if (!match) throw new Error(`'${ref}' is not an image reference pinned by digest (<registry>/<repository>@sha256:…)`);
+  return { registry: match[1], repository: match[2], digest: match[3] };
+}

@@ -4,6 +4,8 @@
  * the caller's own credentials (the standard chain), never the task's.
  */
 
+import { CloudWatchClient, GetMetricStatisticsCommand } from "@aws-sdk/client-cloudwatch";
+import { DescribeImagesCommand, ECRClient, GetLifecyclePolicyPreviewCommand, StartLifecyclePolicyPreviewCommand } from "@aws-sdk/client-ecr";
 import { DescribeTasksCommand, ECSClient, RunTaskCommand, StopTaskCommand, waitUntilTasksStopped } from "@aws-sdk/client-ecs";
 import { paginateGetResources, ResourceGroupsTaggingAPIClient } from "@aws-sdk/client-resource-groups-tagging-api";
 import {
@@ -15,7 +17,7 @@ import {
   S3Client,
 } from "@aws-sdk/client-s3";
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
-import { deletionBatches, stageTagKey, type RunTaskSettings, type TaggedResource } from "./e2e";
+import { deletionBatches, stageTagKey, type MetricQuery, type RunTaskSettings, type TaggedResource } from "./e2e";
 
 /**
  * The caller's identity, or why there is none. Time-boxed: without credentials the SDK's chain ends at
@@ -136,4 +138,66 @@ export async function resourcesWithStageTag(region: string): Promise<TaggedResou
     client.destroy();
   }
   return found;
+}
+
+/**
+ * Polls CloudWatch until the metric has a datapoint since `since`, and returns its Sum, or undefined
+ * after `maxWaitSeconds`. Metrics extracted from logs appear a minute or more after the log line.
+ */
+export async function waitForMetric(region: string, query: MetricQuery, since: Date, maxWaitSeconds: number, interrupted: AbortSignal): Promise<number | undefined> {
+  const cw = new CloudWatchClient({ region });
+  try {
+    const deadline = Date.now() + maxWaitSeconds * 1000;
+    while (!interrupted.aborted) {
+      const out = await cw.send(new GetMetricStatisticsCommand({ ...query, StartTime: new Date(since.getTime() - 60_000), EndTime: new Date(), Period: 60, Statistics: ["Sum"] }));
+      const points = out.Datapoints ?? [];
+      if (points.length > 0) return points.reduce((sum, p) => sum + (p.Sum ?? 0), 0);
+      if (Date.now() > deadline) return undefined;
+      await new Promise((resolve) => setTimeout(resolve, 30_000));
+    }
+    return undefined;
+  } finally {
+    cw.destroy();
+  }
+}
+
+export interface RepositoryImages {
+  /** Every image ECR lists in the repository: the pushed index, its platform images and attestations. */
+  images: { digest: string; tags: string[]; mediaType?: string; artifactMediaType?: string }[];
+  /** What the repository's lifecycle rule would expire now, by digest (its preview). */
+  wouldExpire?: string[];
+}
+
+/**
+ * What one push left in the repository and what the lifecycle rule would make of it: whether buildx's
+ * image index and attestation manifests count as several images is not documented (docs/aws-behaviors.md).
+ */
+export async function repositoryImages(region: string, repository: string, interrupted: AbortSignal): Promise<RepositoryImages> {
+  const ecr = new ECRClient({ region });
+  try {
+    const described = await ecr.send(new DescribeImagesCommand({ repositoryName: repository }));
+    const images = (described.imageDetails ?? []).map((d) => ({
+      digest: d.imageDigest ?? "?",
+      tags: d.imageTags ?? [],
+      mediaType: d.imageManifestMediaType,
+      artifactMediaType: d.artifactMediaType,
+    }));
+    let wouldExpire: string[] | undefined;
+    try {
+      await ecr.send(new StartLifecyclePolicyPreviewCommand({ repositoryName: repository }));
+      for (let i = 0; i < 20 && !interrupted.aborted; i++) {
+        const preview = await ecr.send(new GetLifecyclePolicyPreviewCommand({ repositoryName: repository }));
+        if (preview.status === "COMPLETE") {
+          wouldExpire = (preview.previewResults ?? []).map((r) => r.imageDigest ?? "?");
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5_000));
+      }
+    } catch {
+      // The preview is a report; the images are listed either way.
+    }
+    return { images, wouldExpire };
+  } finally {
+    ecr.destroy();
+  }
 }

@@ -5,7 +5,7 @@
  */
 
 import { project } from "../../components/config";
-import { e2eStackConfig, e2eStackName, parseRunTaskCommand } from "../../scripts/lib/e2e";
+import { backupSuccessMetric, e2eStackConfig, e2eStackName, parseImageRef, parseRunTaskCommand, postgresTargetName } from "../../scripts/lib/e2e";
 
 it("parses the runTaskCommand the program exports for an e2e stack", async () => {
   const stage = e2eStackName(new Date("2026-11-30T06:00:00Z"), "0f0f");
@@ -33,4 +33,27 @@ it("parses the runTaskCommand the program exports for an e2e stack", async () =>
   expect(settings.assignPublicIp).toBe(network.assignPublicIp ? "ENABLED" : "DISABLED");
   expect(one("aws:scheduler/schedule:Schedule").inputs.state).toBe("DISABLED");
   expect(plain[`${project}:scheduleEnabled`]).toBe("false");
+}, 60000);
+
+it("looks for the metric the stack's stale-backup alarm watches, in the repository the stack pushed to", async () => {
+  const stage = e2eStackName(new Date("2026-11-30T06:00:00Z"), "0f0f");
+  const { plain } = e2eStackConfig({ region: "ap-southeast-1", postgres: { host: "db.example.com", port: 5432, database: "app", user: "backup" } });
+  jest.resetModules(); // the program registers its resources once per module registry
+  const { synthesize } = await import("../../scripts/lib/synth");
+  const graph = await synthesize(stage, plain);
+
+  const alarm = graph.resources.find((r) => r.type === "aws:cloudwatch/metricAlarm:MetricAlarm" && (r.inputs.dimensions as Record<string, string> | undefined)?.Target === postgresTargetName)!;
+  const query = backupSuccessMetric(stage, postgresTargetName);
+  expect({ namespace: alarm.inputs.namespace, metricName: alarm.inputs.metricName, dimensions: alarm.inputs.dimensions }).toEqual({
+    namespace: query.Namespace,
+    metricName: query.MetricName,
+    dimensions: Object.fromEntries(query.Dimensions.map((d) => [d.Name, d.Value])),
+  });
+  const repository = graph.resources.find((r) => r.type === "aws:ecr/repository:Repository")!;
+  expect(parseImageRef(graph.outputs.imageRef as string)).toEqual({
+    registry: (repository.outputs.repositoryUrl as string).split("/")[0],
+    repository: repository.outputs.name,
+    digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+  });
+  expect(() => parseImageRef("db-backup:latest")).toThrow(/not an image reference pinned by digest/);
 }, 60000);
