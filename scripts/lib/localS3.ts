@@ -106,7 +106,7 @@ export interface LocalS3Options {
   /** Further key pairs whose SigV4 signatures s3rver accepts (besides its own S3RVER/S3RVER). */
   accessKeys?: Record<string, string>;
   /** Answers 403 AccessDenied, as S3 would, to every request this returns false for (IAM in tests). */
-  authorize?: (request: S3Request) => boolean;
+  authorize?: (request: S3Request) => boolean | Promise<boolean>;
 }
 
 export async function startLocalS3(bucket = "db-backup-local", options: LocalS3Options = {}): Promise<LocalS3> {
@@ -128,7 +128,7 @@ export async function startLocalS3(bucket = "db-backup-local", options: LocalS3O
       ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
     };
     const accessKeyId = /Credential=([^/]+)\//.exec(ctx.get("authorization"))?.[1];
-    if (options.authorize && !options.authorize({ accessKeyId, method: ctx.method, bucket: name, key, query: ctx.query })) {
+    if (options.authorize && !(await options.authorize({ accessKeyId, method: ctx.method, bucket: name, key, query: ctx.query }))) {
       return refuse(403, "AccessDenied", "Access Denied (the test's IAM model)");
     }
     if (ctx.method === "PUT" && ctx.query.partNumber !== undefined && partFaults.length > 0) {
