@@ -17,7 +17,7 @@ const policy = (bucketKey: BucketKeySetting) => taskRolePolicy({ bucketArn, stag
 const s3Asks = (over: Partial<Parameters<typeof s3KmsRequest>[0]> = {}) =>
   s3KmsRequest({ operation: "GenerateDataKey", keyArn, bucketArn, objectKey, bucketKey: true, region, ...over });
 
-it("the grant before this fix (object ARN context only) refuses what S3 sends with a Bucket Key: CreateMultipartUpload was denied", () => {
+it("the grant before this fix (object ARN context only) refuses what S3 sends with a Bucket Key: CreateMultipartUpload was denied", async () => {
   const before: PolicyDocument = {
     Version: "2012-10-17",
     Statement: [{
@@ -28,8 +28,8 @@ it("the grant before this fix (object ARN context only) refuses what S3 sends wi
       Condition: { StringLike: { "kms:EncryptionContext:aws:s3:arn": `${bucketArn}/prod/*` } },
     }],
   };
-  expect(allows(before, s3Asks({ bucketKey: true }))).toBe(false);
-  expect(allows(before, s3Asks({ bucketKey: false }))).toBe(true);
+  expect(await allows(before, s3Asks({ bucketKey: true }))).toBe(false);
+  expect(await allows(before, s3Asks({ bucketKey: false }))).toBe(true);
 });
 
 describe.each([
@@ -37,30 +37,30 @@ describe.each([
   ["disabled", [false]],
   ["unknown", [true, false]],
 ] as [BucketKeySetting, boolean[]][])("a bucket whose Bucket Key is %s", (setting, s3Sends) => {
-  it.each(s3Sends)("allows both KMS calls S3 makes for an upload under the stage's prefix (Bucket Key in use: %s)", (bucketKey) => {
+  it.each(s3Sends)("allows both KMS calls S3 makes for an upload under the stage's prefix (Bucket Key in use: %s)", async (bucketKey) => {
     for (const operation of ["GenerateDataKey", "Decrypt"] as const) {
-      expect(allows(policy(setting), s3Asks({ operation, bucketKey }))).toBe(true);
+      expect(await allows(policy(setting), s3Asks({ operation, bucketKey }))).toBe(true);
     }
   });
 
-  it("refuses another bucket, another key, another stage's objects, another region's S3 and any call not made through S3", () => {
+  it("refuses another bucket, another key, another stage's objects, another region's S3 and any call not made through S3", async () => {
     const p = policy(setting);
     for (const bucketKey of s3Sends) {
-      expect(allows(p, s3Asks({ bucketKey, bucketArn: "arn:aws:s3:::someone-elses-bucket" }))).toBe(false);
-      expect(allows(p, s3Asks({ bucketKey, keyArn: keyArn.replace(/key\/.*/, "key/ffffffff-0000-0000-0000-000000000000") }))).toBe(false);
-      expect(allows(p, s3Asks({ bucketKey, region: "us-east-1" }))).toBe(false);
+      expect(await allows(p, s3Asks({ bucketKey, bucketArn: "arn:aws:s3:::someone-elses-bucket" }))).toBe(false);
+      expect(await allows(p, s3Asks({ bucketKey, keyArn: keyArn.replace(/key\/.*/, "key/ffffffff-0000-0000-0000-000000000000") }))).toBe(false);
+      expect(await allows(p, s3Asks({ bucketKey, region: "us-east-1" }))).toBe(false);
       const direct = s3Asks({ bucketKey });
       delete direct.context!["kms:ViaService"];
-      expect(allows(p, direct)).toBe(false);
-      expect(allows(p, { ...s3Asks({ bucketKey }), action: "kms:Encrypt" })).toBe(false);
+      expect(await allows(p, direct)).toBe(false);
+      expect(await allows(p, { ...s3Asks({ bucketKey }), action: "kms:Encrypt" })).toBe(false);
     }
-    if (!s3Sends.includes(true)) expect(allows(p, s3Asks({ bucketKey: true }))).toBe(false);
+    if (!s3Sends.includes(true)) expect(await allows(p, s3Asks({ bucketKey: true }))).toBe(false);
     // Without a Bucket Key the object's ARN is the context: only this stage's prefix.
     if (s3Sends.includes(false)) {
-      expect(allows(p, s3Asks({ bucketKey: false, objectKey: "dev/postgres/app/x.dump" }))).toBe(false);
-      expect(allows(p, s3Asks({ bucketKey: false, objectKey: "prodx/a" }))).toBe(false);
+      expect(await allows(p, s3Asks({ bucketKey: false, objectKey: "dev/postgres/app/x.dump" }))).toBe(false);
+      expect(await allows(p, s3Asks({ bucketKey: false, objectKey: "prodx/a" }))).toBe(false);
     } else {
-      expect(allows(p, s3Asks({ bucketKey: false }))).toBe(false);
+      expect(await allows(p, s3Asks({ bucketKey: false }))).toBe(false);
     }
   });
 });
@@ -71,8 +71,8 @@ it("names the contexts S3 sends for each setting", () => {
   expect(s3EncryptionContexts(bucketArn, "prod", "unknown")).toEqual([bucketArn, `${bucketArn}/prod/*`]);
 });
 
-it("grants nothing on KMS for an SSE-S3 bucket", () => {
+it("grants nothing on KMS for an SSE-S3 bucket", async () => {
   const p = taskRolePolicy({ bucketArn, stage: "prod" });
   expect(p.Statement.map((s) => s.Sid)).toEqual(["WriteOwnStageBackups"]);
-  expect(allows(p, s3Asks())).toBe(false);
+  expect(await allows(p, s3Asks())).toBe(false);
 });

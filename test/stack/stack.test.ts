@@ -110,23 +110,26 @@ describe.each(stacks)("stack %s", (stack) => {
     expect(repository.inputs.forceDelete).toBe(stack !== "prod");
   });
 
-  it("lets the task role write only new objects under its own stage's prefix", () => {
+  it("lets the task role write only new objects under its own stage's prefix", async () => {
     const policy = policyOf("-task");
     const bucket = `arn:aws:s3:::${graph.outputs.bucketName}`;
-    expect(allows(policy, { action: "s3:PutObject", resource: `${bucket}/${stack}/postgres/app/2024-10-27T10-30-00Z.dump` })).toBe(true);
-    expect(allows(policy, { action: "s3:AbortMultipartUpload", resource: `${bucket}/${stack}/postgres/app/x.dump` })).toBe(true);
+    expect(await allows(policy, { action: "s3:PutObject", resource: `${bucket}/${stack}/postgres/app/2024-10-27T10-30-00Z.dump` })).toBe(true);
+    expect(await allows(policy, { action: "s3:AbortMultipartUpload", resource: `${bucket}/${stack}/postgres/app/x.dump` })).toBe(true);
     for (const other of ["dev", "uat", "prod"].filter((s) => s !== stack)) {
-      expect(allows(policy, { action: "s3:PutObject", resource: `${bucket}/${other}/postgres/app/x.dump` })).toBe(false);
+      expect(await allows(policy, { action: "s3:PutObject", resource: `${bucket}/${other}/postgres/app/x.dump` })).toBe(false);
     }
-    expect(allows(policy, { action: "s3:PutObject", resource: `${bucket}/${stack}x/a` })).toBe(false);
-    expect(allows(policy, { action: "s3:PutObject", resource: `arn:aws:s3:::another-bucket/${stack}/x` })).toBe(false);
-    for (const action of ["s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:ListBucket", "s3:PutBucketPolicy", "s3:PutLifecycleConfiguration"]) {
-      expect(allows(policy, { action, resource: `${bucket}/${stack}/postgres/app/x.dump` })).toBe(false);
-      expect(allows(policy, { action, resource: bucket })).toBe(false);
+    expect(await allows(policy, { action: "s3:PutObject", resource: `${bucket}/${stack}x/a` })).toBe(false);
+    expect(await allows(policy, { action: "s3:PutObject", resource: `arn:aws:s3:::another-bucket/${stack}/x` })).toBe(false);
+    // Each action asked on the resource S3 authorizes it on (the simulator refuses an object action on a bucket).
+    for (const action of ["s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]) {
+      expect(await allows(policy, { action, resource: `${bucket}/${stack}/postgres/app/x.dump` })).toBe(false);
+    }
+    for (const action of ["s3:ListBucket", "s3:PutBucketPolicy", "s3:PutLifecycleConfiguration"]) {
+      expect(await allows(policy, { action, resource: bucket })).toBe(false);
     }
   });
 
-  it("lets the task role use the bucket's KMS key exactly as S3 asks for it, given the bucket's own encryption settings", () => {
+  it("lets the task role use the bucket's KMS key exactly as S3 asks for it, given the bucket's own encryption settings", async () => {
     const policy = policyOf("-task");
     const bucket = one("aws:s3/bucket:Bucket");
     const rule = (all("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").find((r) => r.inputs.bucket === bucket.outputs.id)!.inputs.rules as any[])[0];
@@ -145,45 +148,54 @@ describe.each(stacks)("stack %s", (stack) => {
       region: "ap-southeast-1",
       ...over,
     });
-    expect(allows(policy, request())).toBe(true);
-    expect(allows(policy, request({ operation: "Decrypt" }))).toBe(true);
-    expect(allows(policy, request({ bucketArn: "arn:aws:s3:::another-bucket" }))).toBe(false);
-    expect(allows(policy, request({ region: "us-east-1" }))).toBe(false);
+    expect(await allows(policy, request())).toBe(true);
+    expect(await allows(policy, request({ operation: "Decrypt" }))).toBe(true);
+    expect(await allows(policy, request({ bucketArn: "arn:aws:s3:::another-bucket" }))).toBe(false);
+    expect(await allows(policy, request({ region: "us-east-1" }))).toBe(false);
   });
 
-  it("lets the execution role pull its image, write its logs and read exactly its own secrets", () => {
+  it("lets the execution role pull its image, write its logs and read exactly its own secrets", async () => {
     const policy = policyOf("-execution");
     const repository = one("aws:ecr/repository:Repository").outputs.arn as string;
     const logGroup = one("aws:cloudwatch/logGroup:LogGroup").outputs.arn as string;
-    expect(allows(policy, { action: "ecr:BatchGetImage", resource: repository })).toBe(true);
-    expect(allows(policy, { action: "ecr:BatchGetImage", resource: repository.replace(/[^/]+$/, "other") })).toBe(false);
-    expect(allows(policy, { action: "ecr:PutImage", resource: repository })).toBe(false);
-    expect(allows(policy, { action: "logs:PutLogEvents", resource: `${logGroup}:log-stream:${stack}/backup/abc` })).toBe(true);
-    expect(allows(policy, { action: "logs:DeleteLogGroup", resource: logGroup })).toBe(false);
-    for (const p of all("aws:ssm/parameter:Parameter")) expect(allows(policy, { action: "ssm:GetParameters", resource: p.outputs.arn as string })).toBe(true);
-    expect(allows(policy, { action: "ssm:GetParameters", resource: `arn:aws:ssm:ap-southeast-1:123456789012:parameter/db-backup/other/app-password` })).toBe(false);
-    expect(allows(policy, { action: "ssm:PutParameter", resource: all("aws:ssm/parameter:Parameter")[0].outputs.arn as string })).toBe(false);
+    expect(await allows(policy, { action: "ecr:BatchGetImage", resource: repository })).toBe(true);
+    expect(await allows(policy, { action: "ecr:BatchGetImage", resource: repository.replace(/[^/]+$/, "other") })).toBe(false);
+    expect(await allows(policy, { action: "ecr:PutImage", resource: repository })).toBe(false);
+    expect(await allows(policy, { action: "logs:PutLogEvents", resource: `${logGroup}:log-stream:${stack}/backup/abc` })).toBe(true);
+    expect(await allows(policy, { action: "logs:DeleteLogGroup", resource: logGroup })).toBe(false);
+    for (const p of all("aws:ssm/parameter:Parameter")) expect(await allows(policy, { action: "ssm:GetParameters", resource: p.outputs.arn as string })).toBe(true);
+    expect(await allows(policy, { action: "ssm:GetParameters", resource: `arn:aws:ssm:ap-southeast-1:123456789012:parameter/db-backup/other/app-password` })).toBe(false);
+    expect(await allows(policy, { action: "ssm:PutParameter", resource: all("aws:ssm/parameter:Parameter")[0].outputs.arn as string })).toBe(false);
   });
 
-  it("lets the scheduler run only this task family on this cluster and pass only its two roles to ECS", () => {
+  it("lets the scheduler run only this task family on this cluster and pass only its two roles to ECS", async () => {
     const policy = policyOf("-scheduler");
     const cluster = one("aws:ecs/cluster:Cluster").outputs.arn as string;
     const td = one("aws:ecs/taskDefinition:TaskDefinition").outputs.arn as string;
-    expect(allows(policy, { action: "ecs:RunTask", resource: td, context: { "ecs:cluster": cluster } })).toBe(true);
-    expect(allows(policy, { action: "ecs:RunTask", resource: td.replace(/:1$/, ":7"), context: { "ecs:cluster": cluster } })).toBe(true);
-    expect(allows(policy, { action: "ecs:RunTask", resource: td, context: { "ecs:cluster": cluster.replace(/[^/]+$/, "other") } })).toBe(false);
-    expect(allows(policy, { action: "ecs:RunTask", resource: td.replace(`db-backup-${stack}:`, "other-family:"), context: { "ecs:cluster": cluster } })).toBe(false);
+    expect(await allows(policy, { action: "ecs:RunTask", resource: td, context: { "ecs:cluster": cluster } })).toBe(true);
+    expect(await allows(policy, { action: "ecs:RunTask", resource: td.replace(/:1$/, ":7"), context: { "ecs:cluster": cluster } })).toBe(true);
+    expect(await allows(policy, { action: "ecs:RunTask", resource: td, context: { "ecs:cluster": cluster.replace(/[^/]+$/, "other") } })).toBe(false);
+    expect(await allows(policy, { action: "ecs:RunTask", resource: td.replace(`db-backup-${stack}:`, "other-family:"), context: { "ecs:cluster": cluster } })).toBe(false);
     const roles = ["-execution", "-task"].map((n) => one("aws:iam/role:Role", n).outputs.arn as string);
     for (const role of roles) {
-      expect(allows(policy, { action: "iam:PassRole", resource: role, context: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } })).toBe(true);
-      expect(allows(policy, { action: "iam:PassRole", resource: role, context: { "iam:PassedToService": "lambda.amazonaws.com" } })).toBe(false);
+      expect(await allows(policy, { action: "iam:PassRole", resource: role, context: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } })).toBe(true);
+      expect(await allows(policy, { action: "iam:PassRole", resource: role, context: { "iam:PassedToService": "lambda.amazonaws.com" } })).toBe(false);
     }
     const scheduler = one("aws:iam/role:Role", "-scheduler").outputs.arn as string;
-    expect(allows(policy, { action: "iam:PassRole", resource: scheduler, context: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } })).toBe(false);
-    expect(allows(policy, { action: "sqs:SendMessage", resource: one("aws:sqs/queue:Queue").outputs.arn as string })).toBe(true);
+    expect(await allows(policy, { action: "iam:PassRole", resource: scheduler, context: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } })).toBe(false);
+    expect(await allows(policy, { action: "sqs:SendMessage", resource: one("aws:sqs/queue:Queue").outputs.arn as string })).toBe(true);
     const trust = JSON.parse(one("aws:iam/role:Role", "-scheduler").inputs.assumeRolePolicy as string);
     expect(trust.Statement[0]).toMatchObject({ Principal: { Service: "scheduler.amazonaws.com" }, Condition: { StringEquals: { "aws:SourceAccount": "123456789012" } } });
     expect(trust.Statement[0].Resource).toBeUndefined();
+    // Each role as STS evaluates AssumeRole: its own service, on behalf of this account only.
+    for (const [role, service] of [["-scheduler", "scheduler.amazonaws.com"], ["-task", "ecs-tasks.amazonaws.com"], ["-execution", "ecs-tasks.amazonaws.com"]]) {
+      const r = one("aws:iam/role:Role", role);
+      const assume = (principal: string, sourceAccount: string) =>
+        allows(r.inputs.assumeRolePolicy as string, { principal, action: "sts:AssumeRole", resource: r.outputs.arn as string, context: { "aws:SourceAccount": sourceAccount } });
+      expect(await assume(service, "123456789012")).toBe(true);
+      expect(await assume(service, "999999999999")).toBe(false);
+      expect(await assume(service === "scheduler.amazonaws.com" ? "ecs-tasks.amazonaws.com" : "scheduler.amazonaws.com", "123456789012")).toBe(false);
+    }
   });
 
   it("schedules this task definition in the stage's time zone, with retries and a dead-letter queue", () => {
@@ -203,7 +215,7 @@ describe.each(stacks)("stack %s", (stack) => {
     expect(sg.inputs.ingress).toEqual([]);
   });
 
-  it("creates a private, encrypted, versioned bucket that refuses plain HTTP and expires what it must", () => {
+  it("creates a private, encrypted, versioned bucket that refuses plain HTTP and expires what it must", async () => {
     const bucket = one("aws:s3/bucket:Bucket");
     const id = bucket.outputs.id;
     const onBucket = (type: string) => all(type).filter((r) => r.inputs.bucket === id);
@@ -216,9 +228,10 @@ describe.each(stacks)("stack %s", (stack) => {
     else expect(sse).toEqual({ sseAlgorithm: "AES256" });
     const policy = onBucket("aws:s3/bucketPolicy:BucketPolicy")[0].inputs.policy as string;
     const arn = bucket.outputs.arn as string;
-    expect(denies(policy, { action: "s3:GetObject", resource: `${arn}/x`, context: { "aws:SecureTransport": "false" } })).toBe(true);
-    expect(denies(policy, { action: "s3:ListBucket", resource: arn, context: { "aws:SecureTransport": "false" } })).toBe(true);
-    expect(denies(policy, { action: "s3:GetObject", resource: `${arn}/x`, context: { "aws:SecureTransport": "true" } })).toBe(false);
+    const principal = one("aws:iam/role:Role", "-task").outputs.arn as string;
+    expect(await denies(policy, { principal, action: "s3:GetObject", resource: `${arn}/x`, context: { "aws:SecureTransport": "false" } })).toBe(true);
+    expect(await denies(policy, { principal, action: "s3:ListBucket", resource: arn, context: { "aws:SecureTransport": "false" } })).toBe(true);
+    expect(await denies(policy, { principal, action: "s3:GetObject", resource: `${arn}/x`, context: { "aws:SecureTransport": "true" } })).toBe(false);
     const rules = onBucket("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")[0].inputs.rules as any[];
     const expected = { dev: [7, 1], uat: [30, 7], prod: [365, 30] }[stack as "dev" | "uat" | "prod"];
     expect(rules.find((r) => r.expiration)).toMatchObject({ status: "Enabled", filter: { prefix: `${stack}/` }, expiration: { days: expected[0] } });
@@ -226,7 +239,7 @@ describe.each(stacks)("stack %s", (stack) => {
     expect(rules.find((r) => r.abortIncompleteMultipartUpload).abortIncompleteMultipartUpload).toEqual({ daysAfterInitiation: 1 });
   });
 
-  it("alerts once, in a text that reads well and parses, for every way a backup task stops badly", () => {
+  it("alerts once, in a text that reads well and parses, for every way a backup task stops badly", async () => {
     const topic = one("aws:sns/topic:Topic").outputs.arn as string;
     const cluster = one("aws:ecs/cluster:Cluster").outputs.arn as string;
     const td = one("aws:ecs/taskDefinition:TaskDefinition").outputs.arn as string;
@@ -238,9 +251,9 @@ describe.each(stacks)("stack %s", (stack) => {
     });
     const topicPolicy = one("aws:sns/topicPolicy:TopicPolicy").inputs.policy as string;
     for (const { rule } of rules) {
-      expect(allows(topicPolicy, { action: "sns:Publish", resource: topic, context: { "aws:SourceArn": rule.outputs.arn as string } })).toBe(true);
+      expect(await allows(topicPolicy, { principal: "events.amazonaws.com", action: "sns:Publish", resource: topic, context: { "aws:SourceArn": rule.outputs.arn as string } })).toBe(true);
     }
-    expect(allows(topicPolicy, { action: "sns:Publish", resource: topic, context: { "aws:SourceArn": "arn:aws:events:ap-southeast-1:123456789012:rule/other" } })).toBe(false);
+    expect(await allows(topicPolicy, { principal: "events.amazonaws.com", action: "sns:Publish", resource: topic, context: { "aws:SourceArn": "arn:aws:events:ap-southeast-1:123456789012:rule/other" } })).toBe(false);
     for (const kind of stopKinds) {
       const event = stoppedTaskEvent({ clusterArn: cluster, taskDefinitionArn: td, kind });
       const fired = rules.filter((r) => patternMatches(r.pattern, event));
@@ -262,7 +275,10 @@ describe.each(stacks)("stack %s", (stack) => {
         expect.objectContaining({ namespace: "AWS/Events", metricName: "FailedInvocations", statistic: "Sum", threshold: 0, comparisonOperator: "GreaterThanThreshold", alarmActions: [topic] }),
       ]);
     }
-    expect(allows(topicPolicy, { action: "sns:Publish", resource: topic, context: { "aws:SourceAccount": "123456789012" } })).toBe(true);
+    expect(await allows(topicPolicy, { principal: "cloudwatch.amazonaws.com", action: "sns:Publish", resource: topic, context: { "aws:SourceAccount": "123456789012" } })).toBe(true);
+    // Each service only under its own statement: EventBridge is not let in by the alarms' account condition.
+    expect(await allows(topicPolicy, { principal: "events.amazonaws.com", action: "sns:Publish", resource: topic, context: { "aws:SourceAccount": "123456789012" } })).toBe(false);
+    expect(await allows(topicPolicy, { principal: "cloudwatch.amazonaws.com", action: "sns:Publish", resource: topic, context: { "aws:SourceAccount": "999999999999" } })).toBe(false);
     // Another family's task on the same cluster alerts no one.
     const other = stoppedTaskEvent({ clusterArn: cluster, taskDefinitionArn: td.replace(`db-backup-${stack}:`, "other:"), kind: "target-failed" });
     expect(rules.filter((r) => patternMatches(r.pattern, other))).toEqual([]);
@@ -344,10 +360,10 @@ describe("variants of a stack file", () => {
     const policy = policyOf(graph, "-task");
     const ask = (bucketKey: boolean, objectKey = "dev/postgres/app/x.dump", bucketArn = "arn:aws:s3:::acme-db-backups") =>
       s3KmsRequest({ operation: "GenerateDataKey", keyArn, bucketArn, objectKey, bucketKey, region: "ap-southeast-1" });
-    expect(allows(policy, ask(true))).toBe(true);
-    expect(allows(policy, ask(false))).toBe(true);
-    expect(allows(policy, ask(false, "prod/postgres/app/x.dump"))).toBe(false);
-    expect(allows(policy, ask(true, "dev/x", "arn:aws:s3:::other-bucket"))).toBe(false);
+    expect(await allows(policy, ask(true))).toBe(true);
+    expect(await allows(policy, ask(false))).toBe(true);
+    expect(await allows(policy, ask(false, "prod/postgres/app/x.dump"))).toBe(false);
+    expect(await allows(policy, ask(true, "dev/x", "arn:aws:s3:::other-bucket"))).toBe(false);
   }, 60000);
 
   it("an existing bucket without bucketKmsKeyArn grants no KMS key", async () => {

@@ -253,11 +253,11 @@ printf 'stand-in archive of %s\\n' "\${4#--db=}" | gzip -c
       ]);
     });
 
-    it("used the task role's credentials, and nothing the task role may not do", () => {
+    it("used the task role's credentials, and nothing the task role may not do", async () => {
       expect(credentialRequests).toContain(credentialsPath);
       expect(authorizer.decisions.filter((d) => !d.allowed)).toEqual([]);
       expect(new Set(authorizer.decisions.map((d) => d.action))).toEqual(new Set(["s3:PutObject"]));
-      for (const key of keys) expect(allows(taskPolicy, { action: "s3:PutObject", resource: `arn:aws:s3:::${s3.bucket}/${key}` })).toBe(true);
+      for (const key of keys) expect(await allows(taskPolicy, { action: "s3:PutObject", resource: `arn:aws:s3:::${s3.bucket}/${key}` })).toBe(true);
     });
 
     it("writes the metrics the stale-backup alarms watch, per target", () => {
