@@ -3,8 +3,8 @@
  * Every value is checked at program start; an error names the key and says how to fix it.
  */
 
-// The runner's own rules for the values it is handed, so the stack refuses what the runner would.
-import { pgCompressionPattern, rootCertProblem, sslModes } from "../image/src/settings";
+// The wire format's rules (the contract the runner reads by), so the stack refuses what the runner would.
+import { defaultPort, isPort, isSslMode, pgCompressionPattern, pgCompressionSyntax, rootCertProblem, sslModes, type SslMode } from "../image/src/contract";
 
 export const project = "db-backup";
 
@@ -18,7 +18,7 @@ export interface PostgresTargetConfig {
   user: string;
   /** Neon's endpoint ID (e.g. ep-aged-morning-26453078), sent as libpq `options=endpoint=…` for SNI-less clients. */
   neonEndpoint?: string;
-  sslmode?: string;
+  sslmode?: SslMode;
   /** libpq sslrootcert: "system" (the image's CA bundle) or the absolute path of a CA file in the image. */
   sslrootcert?: string;
   compression?: string;
@@ -154,6 +154,7 @@ function isValidTimeZone(zone: string): boolean {
  */
 export const kmsKeyArnPattern = /^arn:aws[a-zA-Z0-9-]*:kms:[a-z0-9-]+:[0-9]{12}:key\/[a-zA-Z0-9-]+$/;
 
+/** Narrower than the contract's namePattern: a name is also part of config keys and SSM parameter names. */
 const targetNamePattern = /^[a-z][a-z0-9-]{0,30}$/;
 
 /** The secret config key holding a target's password or connection string. */
@@ -191,10 +192,10 @@ function parseTarget(raw: unknown, index: number): TargetConfig {
   }
   const engine = str(obj, "engine", key);
   if (engine === "postgres") {
-    const port = obj.port ?? 5432;
-    if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError(key, "'port' must be a whole number from 1 to 65535");
+    const port = obj.port ?? defaultPort;
+    if (!isPort(port)) throw new ConfigError(key, "'port' must be a whole number from 1 to 65535");
     const sslmode = str(obj, "sslmode", key, true);
-    if (sslmode !== undefined && !sslModes.includes(sslmode)) throw new ConfigError(key, `'sslmode' must be one of ${sslModes.join(", ")}`);
+    if (sslmode !== undefined && !isSslMode(sslmode)) throw new ConfigError(key, `'sslmode' must be one of ${sslModes.join(", ")}`);
     const neonEndpoint = str(obj, "neonEndpoint", key, true);
     if (neonEndpoint !== undefined && !/^ep-[a-z0-9-]+$/.test(neonEndpoint)) {
       throw new ConfigError(key, `'neonEndpoint' is Neon's endpoint ID, like ep-aged-morning-26453078 (the first label of the host), not '${neonEndpoint}'`);
@@ -204,7 +205,7 @@ function parseTarget(raw: unknown, index: number): TargetConfig {
     if (rootCertIssue) throw new ConfigError(key, `'sslrootcert' ${rootCertIssue}`);
     const compression = str(obj, "compression", key, true);
     if (compression !== undefined && !pgCompressionPattern.test(compression)) {
-      throw new ConfigError(key, `'compression' must be a pg_dump compression: 0-9, none, gzip[:N], lz4[:N] or zstd[:N]`);
+      throw new ConfigError(key, `'compression' must be a pg_dump compression: ${pgCompressionSyntax}`);
     }
     return {
       engine,

@@ -3,32 +3,31 @@
  * wires ARNs into them (see pulumi-awsx's buildTaskDefinitionArgs for the same split).
  */
 
+import { secretEnvName, type StackEnvironment, type Target } from "../image/src/contract";
 import type { StackConfig, TargetConfig } from "./config";
 
-/** The environment variable that carries a target's secret into the container (from `secrets`, never `environment`). */
-export function secretEnvName(target: TargetConfig): string {
-  const suffix = target.name.toUpperCase().replace(/[^A-Z0-9]/g, "_");
-  return target.engine === "postgres" ? `PG_PASSWORD_${suffix}` : `MONGO_URI_${suffix}`;
-}
-
-/** The runner's target list: connection settings, and the names (not values) of the variables holding secrets. */
-export function runnerTargets(targets: TargetConfig[]): Record<string, unknown>[] {
-  return targets.map((t) =>
+/**
+ * The runner's target list: connection settings, and the names (not values) of the variables holding
+ * secrets. Every field is written out (undefined ones vanish in JSON) so that the contract's shape checks
+ * each of them; a spread would escape that check.
+ */
+export function runnerTargets(targets: TargetConfig[]): Target[] {
+  return targets.map((t): Target =>
     t.engine === "postgres"
       ? {
-          name: t.name,
           engine: t.engine,
+          name: t.name,
           host: t.host,
           port: t.port,
           database: t.database,
           user: t.user,
           passwordEnv: secretEnvName(t),
-          ...(t.neonEndpoint ? { options: `endpoint=${t.neonEndpoint}` } : {}),
-          ...(t.sslmode ? { sslmode: t.sslmode } : {}),
-          ...(t.sslrootcert ? { sslrootcert: t.sslrootcert } : {}),
-          ...(t.compression ? { compression: t.compression } : {}),
+          options: t.neonEndpoint ? `endpoint=${t.neonEndpoint}` : undefined,
+          sslmode: t.sslmode,
+          sslrootcert: t.sslrootcert,
+          compression: t.compression,
         }
-      : { name: t.name, engine: t.engine, uriEnv: secretEnvName(t), ...(t.database ? { database: t.database } : {}) },
+      : { engine: t.engine, name: t.name, uriEnv: secretEnvName(t), database: t.database },
   );
 }
 
@@ -59,14 +58,14 @@ export interface KeyValue {
 
 /** The one container of the backup task. */
 export function buildContainerDefinitions(i: ContainerInputs): Record<string, unknown>[] {
-  const environment: KeyValue[] = [
-    { name: "STAGE", value: i.config.stage },
-    { name: "S3_BUCKET", value: i.bucket },
-    { name: "AWS_REGION", value: i.region },
-    { name: "BACKUP_TARGETS", value: JSON.stringify(runnerTargets(i.config.targets)) },
-    { name: "BACKUP_TIMEZONE", value: i.config.scheduleTimezone },
-    { name: "BACKUP_TARGET_TIMEOUT_SECONDS", value: String(i.config.targetTimeoutMinutes * 60) },
-  ];
+  const environment: StackEnvironment = {
+    STAGE: i.config.stage,
+    S3_BUCKET: i.bucket,
+    AWS_REGION: i.region,
+    BACKUP_TARGETS: JSON.stringify(runnerTargets(i.config.targets)),
+    BACKUP_TIMEZONE: i.config.scheduleTimezone,
+    BACKUP_TARGET_TIMEOUT_SECONDS: String(i.config.targetTimeoutMinutes * 60),
+  };
   return [
     {
       name: containerName,
@@ -80,7 +79,7 @@ export function buildContainerDefinitions(i: ContainerInputs): Record<string, un
       // actions): an init process runs as PID 1 instead and forwards it to the runner, which then stops
       // its dumps, aborts their uploads and reports each target before stopTimeout ends in SIGKILL.
       linuxParameters: { initProcessEnabled: true },
-      environment,
+      environment: Object.entries(environment).map(([name, value]): KeyValue => ({ name, value })),
       secrets: i.config.targets.map((t) => ({ name: secretEnvName(t), valueFrom: i.secretArns[t.name] })),
       logConfiguration: {
         logDriver: "awslogs",

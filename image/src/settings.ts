@@ -1,43 +1,27 @@
 /**
  * The runner's whole interface is its environment. This module turns an environment into validated
- * settings, without touching anything else, so every rule here is tested directly.
+ * settings, without touching anything else, so every rule here is tested directly. What the stack sets
+ * (the variables, the targets' shape and rules) is the contract's (contract.ts); the blog's variables
+ * and the local conveniences are the runner's own.
  */
 
-export type Engine = "postgres" | "mongodb";
+import {
+  defaultPort,
+  envNamePattern,
+  isPort,
+  isSslMode,
+  namePattern,
+  pgCompressionPattern,
+  pgCompressionSyntax,
+  rootCertProblem,
+  sslModes,
+  type MongoTarget,
+  type PostgresTarget,
+  type StackEnvironment,
+  type Target,
+} from "./contract";
 
-export interface PostgresTarget {
-  engine: "postgres";
-  /** Names the backups in S3 (`<stage>/postgres/<name>/…`) and in logs. */
-  name: string;
-  host: string;
-  port: number;
-  database: string;
-  user: string;
-  /** The environment variable that holds the password (never the password itself). */
-  passwordEnv: string;
-  /** libpq `options`, decoded, e.g. `endpoint=ep-aged-morning-26453078` for Neon. */
-  options?: string;
-  /** libpq sslmode; libpq's own default (prefer) when unset. */
-  sslmode?: string;
-  /**
-   * libpq sslrootcert: the CA certificate file the server's certificate is verified against, or
-   * "system" (libpq 16+). With verify-ca or verify-full and none named, engines.ts chooses (pgRootCert).
-   */
-  sslrootcert?: string;
-  /** pg_dump --compress value; chosen from pg_dump's version when unset. */
-  compression?: string;
-}
-
-export interface MongoTarget {
-  engine: "mongodb";
-  name: string;
-  /** The environment variable that holds the connection string. */
-  uriEnv: string;
-  /** Dump only this database; every database the user can read when unset. */
-  database?: string;
-}
-
-export type Target = PostgresTarget | MongoTarget;
+export type { Engine, MongoTarget, PostgresTarget, Target } from "./contract";
 
 export interface S3Settings {
   bucket: string;
@@ -69,13 +53,10 @@ export class SettingsError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
-
-const namePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-const envNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** libpq sslmode values. */
-export const sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
-/** What pg_dump --compress takes: a level, none, or method[:level]. */
-export const pgCompressionPattern = /^(none|\d|(gzip|lz4|zstd)(:\d{1,2})?)$/;
+/** A variable the stack sets: `"STAGE" satisfies FromStack` fails the type check if the contract renames it. */
+type FromStack = keyof StackEnvironment;
+/** A BACKUP_TARGETS entry as parsed JSON: only the contract's field names can be read from it. */
+type Fields<T> = { [K in keyof T]?: unknown };
 
 function nonEmpty(env: Env, key: string): string | undefined {
   const value = env[key]?.trim();
@@ -101,7 +82,7 @@ function positiveInt(env: Env, key: string, fallback: number): number {
 export function parseHostPort(value: string, key: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:\s]+))(?::(\d+))?$/.exec(value.trim());
   if (!match) throw new SettingsError(`${key}='${value}' is not a host or host:port`);
-  const port = match[3] === undefined ? 5432 : Number(match[3]);
+  const port = match[3] === undefined ? defaultPort : Number(match[3]);
   if (port < 1 || port > 65535) throw new SettingsError(`${key}='${value}' has a port outside 1-65535`);
   return { host: match[1] ?? match[2], port };
 }
@@ -116,31 +97,14 @@ export function decodeOptions(value: string, key: string): string {
 }
 
 function compressionSetting(value: string | undefined, key: string): string | undefined {
-  if (value === undefined) return undefined;
-  if (!pgCompressionPattern.test(value)) {
-    throw new SettingsError(`${key}='${value}' is not a pg_dump compression: use 0-9, none, gzip[:N], lz4[:N] or zstd[:N]`);
+  if (value !== undefined && !pgCompressionPattern.test(value)) {
+    throw new SettingsError(`${key}='${value}' is not a pg_dump compression: use ${pgCompressionSyntax}`);
   }
   return value;
 }
 
-/**
- * What is wrong with a target's sslrootcert, if anything: it is an absolute path (the runner's working
- * directory is no place to look for a CA), or "system", which libpq accepts only with sslmode
- * verify-full ("any weaker setting will result in an error": libpq, sslrootcert). The stack's config
- * checks its targets with the same rule.
- */
-export function rootCertProblem(value: string, sslmode: string | undefined): string | undefined {
-  if (value === "system") {
-    return sslmode !== undefined && sslmode !== "verify-full"
-      ? `'system' needs sslmode 'verify-full' (libpq refuses the system CA bundle with '${sslmode}'): set sslmode to verify-full`
-      : undefined;
-  }
-  return value.startsWith("/") ? undefined : `'${value}' must be the absolute path of the CA certificate that signed the server's certificate, or "system"`;
-}
-
-function rootCertSetting(value: string | undefined, sslmode: string | undefined, where: string): string | undefined {
-  const problem = value === undefined ? undefined : rootCertProblem(value, sslmode);
-  if (problem) throw new SettingsError(`${where}.sslrootcert=${problem}`);
+function sslModeSetting(value: string | undefined, key: string): string | undefined {
+  if (value !== undefined && !isSslMode(value)) throw new SettingsError(`${key}='${value}' is not a libpq sslmode: use one of ${sslModes.join(", ")}`);
   return value;
 }
 
@@ -162,7 +126,7 @@ function legacyPostgres(env: Env): PostgresTarget | undefined {
     user,
     passwordEnv: "PG_DB_PASSWORD",
     options: options === undefined ? undefined : decodeOptions(options, "NEON_DB_ENDPOINT_OPTION"),
-    sslmode: nonEmpty(env, "PG_SSLMODE"),
+    sslmode: sslModeSetting(nonEmpty(env, "PG_SSLMODE"), "PG_SSLMODE"),
   };
 }
 
@@ -178,7 +142,7 @@ function legacyMongo(env: Env): MongoTarget | undefined {
   return { engine: "mongodb", name: database ?? "mongodb", uriEnv: "MONGO_CONNECTION_STRING", database };
 }
 
-function field(obj: Record<string, unknown>, key: string, where: string, optional = false): string | undefined {
+function field<T>(obj: Fields<T>, key: keyof T & string, where: string, optional = false): string | undefined {
   const value = obj[key];
   if (value === undefined || value === null || value === "") {
     if (optional) return undefined;
@@ -188,32 +152,29 @@ function field(obj: Record<string, unknown>, key: string, where: string, optiona
   return value;
 }
 
-function envRef(obj: Record<string, unknown>, key: string, where: string, env: Env): string {
+function envRef<T>(obj: Fields<T>, key: keyof T & string, where: string, env: Env): string {
   const name = field(obj, key, where)!;
   if (!envNamePattern.test(name)) {
     throw new SettingsError(`${where}.${key}='${name}' is not an environment variable name: it names the variable that holds the secret, not the secret`);
   }
-  if (!nonEmpty(env, name)) throw new SettingsError(`${name} is not set: ${where}.${key} says it holds the secret`);
+  if (!env[name]?.trim()) throw new SettingsError(`${name} is not set: ${where}.${key} says it holds the secret`);
   return name;
 }
 
-/** One entry of BACKUP_TARGETS. */
+/** One entry of BACKUP_TARGETS, checked by the contract's rules. */
 export function parseTarget(raw: unknown, index: number, env: Env): Target {
   const where = `BACKUP_TARGETS[${index}]`;
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new SettingsError(`${where} must be an object`);
-  const obj = raw as Record<string, unknown>;
-  const engine = field(obj, "engine", where);
+  const engine = field(raw as Fields<Target>, "engine", where);
   if (engine === "postgres") {
+    const obj = raw as Fields<PostgresTarget>;
     const database = field(obj, "database", where)!;
-    const port = obj.port === undefined ? 5432 : obj.port;
-    if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new SettingsError(`${where}.port must be a whole number from 1 to 65535`);
-    }
-    const sslmode = field(obj, "sslmode", where, true);
-    if (sslmode !== undefined && !sslModes.includes(sslmode)) {
-      throw new SettingsError(`${where}.sslmode='${sslmode}' is not one of ${sslModes.join(", ")}`);
-    }
-    const sslrootcert = rootCertSetting(field(obj, "sslrootcert", where, true), sslmode, where);
+    const port = obj.port ?? defaultPort;
+    if (!isPort(port)) throw new SettingsError(`${where}.port must be a whole number from 1 to 65535`);
+    const sslmode = sslModeSetting(field(obj, "sslmode", where, true), `${where}.sslmode`);
+    const sslrootcert = field(obj, "sslrootcert", where, true);
+    const rootCertIssue = sslrootcert === undefined ? undefined : rootCertProblem(sslrootcert, sslmode);
+    if (rootCertIssue) throw new SettingsError(`${where}.sslrootcert=${rootCertIssue}`);
     return {
       engine,
       name: field(obj, "name", where, true) ?? database,
@@ -229,6 +190,7 @@ export function parseTarget(raw: unknown, index: number, env: Env): Target {
     };
   }
   if (engine === "mongodb") {
+    const obj = raw as Fields<MongoTarget>;
     const database = field(obj, "database", where, true);
     return {
       engine,
@@ -241,7 +203,7 @@ export function parseTarget(raw: unknown, index: number, env: Env): Target {
 }
 
 function jsonTargets(env: Env): Target[] {
-  const raw = nonEmpty(env, "BACKUP_TARGETS");
+  const raw = nonEmpty(env, "BACKUP_TARGETS" satisfies FromStack);
   if (raw === undefined) return [];
   let parsed: unknown;
   try {
@@ -282,9 +244,9 @@ function staticCredentials(env: Env): S3Settings["credentials"] {
 
 /** Where backups go and how to reach it: enough for backup, restore and verify. */
 export function parseStorage(env: Env): { stage: string; s3: S3Settings } {
-  const stage = required(env, "STAGE", "it is the first part of every backup's key (e.g. dev, uat, prod)");
+  const stage = required(env, "STAGE" satisfies FromStack, "it is the first part of every backup's key (e.g. dev, uat, prod)");
   if (!namePattern.test(stage)) throw new SettingsError(`STAGE='${stage}' cannot be part of an S3 key: use letters, digits, '.', '_' and '-'`);
-  const bucket = required(env, "S3_BUCKET", "it is the bucket the backups are written to");
+  const bucket = required(env, "S3_BUCKET" satisfies FromStack, "it is the bucket the backups are written to");
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
     throw new SettingsError(`S3_BUCKET='${bucket}' is not a bucket name (3-63 lowercase letters, digits, '.' and '-'; no s3:// prefix)`);
   }
@@ -300,7 +262,7 @@ export function parseStorage(env: Env): { stage: string; s3: S3Settings } {
       bucket,
       endpoint: nonEmpty(env, "AWS_ENDPOINT_URL_S3") ?? nonEmpty(env, "AWS_ENDPOINT_URL"),
       forcePathStyle: forcePathStyle === "true" || forcePathStyle === "1",
-      region: nonEmpty(env, "AWS_REGION") ?? nonEmpty(env, "AWS_DEFAULT_REGION"),
+      region: nonEmpty(env, "AWS_REGION" satisfies FromStack) ?? nonEmpty(env, "AWS_DEFAULT_REGION"),
       partSizeBytes: partSizeMiB * 1024 * 1024,
       credentials: staticCredentials(env),
     },
@@ -314,7 +276,7 @@ export function parseSettings(env: Env): RunnerSettings {
   for (const t of targets) {
     if (t.engine === "postgres" && t.compression === undefined) t.compression = globalCompression;
   }
-  const timeZone = nonEmpty(env, "BACKUP_TIMEZONE");
+  const timeZone = nonEmpty(env, "BACKUP_TIMEZONE" satisfies FromStack);
   if (timeZone !== undefined) {
     try {
       new Intl.DateTimeFormat("en-US", { timeZone });
@@ -326,7 +288,7 @@ export function parseSettings(env: Env): RunnerSettings {
     ...storage,
     targets,
     concurrency: positiveInt(env, "BACKUP_CONCURRENCY", targets.length),
-    targetTimeoutSeconds: positiveInt(env, "BACKUP_TARGET_TIMEOUT_SECONDS", 6 * 3600),
+    targetTimeoutSeconds: positiveInt(env, "BACKUP_TARGET_TIMEOUT_SECONDS" satisfies FromStack, 6 * 3600),
     timeZone,
   };
 }

@@ -49,6 +49,11 @@ describe("the blog's variables", () => {
     expect(() => parseSettings({ ...blog, S3_BUCKET: "s3://billie" })).toThrow(/S3_BUCKET='s3:\/\/billie' is not a bucket name/);
     expect(() => parseSettings({ STAGE: "dev", S3_BUCKET: "b-1" })).toThrow(/no database to back up/);
   });
+
+  it("check PG_SSLMODE by the contract's sslmode rule", () => {
+    expect(parseSettings({ ...blog, PG_SSLMODE: "require" }).targets[0]).toMatchObject({ sslmode: "require" });
+    expect(() => parseSettings({ ...blog, PG_SSLMODE: "on" })).toThrow(/^PG_SSLMODE='on' is not a libpq sslmode: use one of disable, allow/);
+  });
 });
 
 describe("BACKUP_TARGETS", () => {
@@ -76,7 +81,9 @@ describe("BACKUP_TARGETS", () => {
     ["a password instead of a variable name", '[{"engine":"postgres","host":"h","database":"d","user":"u","passwordEnv":"hunter2!"}]', /is not an environment variable name/],
     ["a variable that is not set", '[{"engine":"postgres","host":"h","database":"d","user":"u","passwordEnv":"NOPE"}]', /^NOPE is not set/],
     ["a bad port", '[{"engine":"postgres","host":"h","port":"5432","database":"d","user":"u","passwordEnv":"PG_PASSWORD_MAIN"}]', /port must be a whole number/],
-    ["a bad compression", '[{"engine":"postgres","host":"h","database":"d","user":"u","passwordEnv":"PG_PASSWORD_MAIN","compression":"brotli"}]', /not a pg_dump compression/],
+    ["a port out of range", '[{"engine":"postgres","host":"h","port":70000,"database":"d","user":"u","passwordEnv":"PG_PASSWORD_MAIN"}]', /^BACKUP_TARGETS\[0\]\.port must be a whole number from 1 to 65535$/],
+    ["a bad compression", '[{"engine":"postgres","host":"h","database":"d","user":"u","passwordEnv":"PG_PASSWORD_MAIN","compression":"brotli"}]', /^BACKUP_TARGETS\[0\]\.compression='brotli' is not a pg_dump compression: use 0-9, none, gzip\[:N\], lz4\[:N\] or zstd\[:N\]$/],
+    ["an sslmode libpq does not know", '[{"engine":"postgres","host":"h","database":"d","user":"u","passwordEnv":"PG_PASSWORD_MAIN","sslmode":"required"}]', /^BACKUP_TARGETS\[0\]\.sslmode='required' is not a libpq sslmode: use one of disable, allow, prefer, require, verify-ca, verify-full$/],
     ["two targets with one name", '[{"engine":"mongodb","name":"a","uriEnv":"MONGO_URI_EVENTS"},{"engine":"mongodb","name":"a","uriEnv":"MONGO_URI_EVENTS"}]', /two mongodb targets are named 'a'/],
     ["a name that breaks the key", '[{"engine":"mongodb","name":"a/b","uriEnv":"MONGO_URI_EVENTS"}]', /cannot be part of an S3 key/],
   ])("refuses %s", (_case, value, message) => {
