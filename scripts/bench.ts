@@ -211,7 +211,7 @@ async function usableCompressions({ pgEnv, major }: Bench): Promise<{ usable: st
   const left: string[] = [];
   for (const c of requestedCompressions(process.env.BENCH_COMPRESSIONS, major)) {
     if (major !== undefined && major < 16 && !/^\d$/.test(c)) {
-      left.push(`${c}: pg_dump ${major} takes only a gzip level 0-9 (methods need pg_dump 16 or later)`);
+      left.push(`${c}: pg_dump ${major} takes only a gzip level 0-9` + (/^[a-z]/i.test(c) ? " (methods need pg_dump 16 or later)" : ""));
       continue;
     }
     // pg_dump itself says whether it was built with the method (zstd and lz4 are build options).
@@ -256,8 +256,13 @@ async function oneCpu(bench: Bench): Promise<{ lines: string[] } | { reason: str
   if (usable.length === 0) return { reason: `no compression to measure: ${left.join("; ")}` };
 
   const serverAffinity = affinityOf(serverPids[0]) ?? allowed;
-  pin([process.pid], servers);
-  pin(serverPids, servers);
+  try {
+    pin([process.pid], servers);
+    pin(serverPids, servers);
+  } catch (err) {
+    pin([process.pid], allowed);
+    return { reason: (err as Error).message };
+  }
   const rounds = new Map<string, PinnedRound[]>(usable.map((c) => [c, []]));
   try {
     const backend = backendCpus(pg);
