@@ -65,7 +65,9 @@ export function hasLiveDisplay(): boolean {
 export function log(level: Level, msg: string, fields: Fields = {}): void {
   const record = { time: new Date().toISOString(), level, msg, ...fields };
   if (terminal) terminal.print(readableLine(record));
-  else sink(redact(JSON.stringify(record)));
+  // Each string before it is quoted too: JSON escapes a secret's quote or backslash, and the escaped
+  // form no longer matches the secret.
+  else sink(redact(JSON.stringify(record, (_key, value: unknown) => (typeof value === "string" ? redact(value) : value))));
 }
 
 /**

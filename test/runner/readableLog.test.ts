@@ -76,6 +76,21 @@ describe("readableLine", () => {
   });
 });
 
+describe("the JSON form", () => {
+  it("redacts a secret with a quote or a backslash in it, which JSON writes escaped", () => {
+    addSecret('Pa"ss\\w0rd-2');
+    const lines: string[] = [];
+    const restoreSink = setLogSink((line) => lines.push(line));
+    try {
+      log("error", "backup failed", { target: "app", error: 'auth failed for Pa"ss\\w0rd-2', detail: { tried: ['Pa"ss\\w0rd-2'] } });
+    } finally {
+      restoreSink();
+    }
+    expect(lines[0]).not.toContain("w0rd-2");
+    expect(JSON.parse(lines[0])).toMatchObject({ error: "auth failed for ***", detail: { tried: ["***"] } });
+  });
+});
+
 describe("progressStatus", () => {
   it("says how far a backup is: bytes, rate over the run and now, parts sent, elapsed", () => {
     const fields = { target: "app", engine: "postgres", bytes: 1.5 * 1024 ** 3, partsSent: 95, elapsedSeconds: 754.2, mibPerSecond: 2.04, intervalMibPerSecond: 3.5 };
