@@ -147,7 +147,7 @@ export function progressStatus(fields: Fields): string {
   const parts =
     typeof fields.totalBytes === "number"
       ? ["download", `${n("percent").toFixed(1)}%`, `${humanBytes(n("bytes"))} of ${humanBytes(fields.totalBytes)}`, rate]
-      : [String(fields.engine ?? "backup"), humanBytes(n("bytes")), rate, `${n("partsSent")} parts sent`];
+      : [String(fields.engine ?? "backup"), humanBytes(n("bytes")), rate, `${n("partsSent")} part${n("partsSent") === 1 ? "" : "s"} sent`];
   return redact(printable([String(fields.target ?? ""), ...parts, clock(n("elapsedSeconds"))].join("  ")));
 }
 

@@ -52,8 +52,9 @@ export class LiveDisplay {
   }
 
   private draw(): string {
-    // One column spare: a line that fills the last column leaves some terminals' cursor on it.
-    const width = Math.max(10, (this.columns() ?? 80) - 1);
+    // One column spare: a line that fills the last column leaves some terminals' cursor on it. A
+    // terminal that reports no width (0, as a pseudo-terminal without a size does) gets 80.
+    const width = (this.columns() || 80) - 1;
     this.drawn = this.lines.size;
     return [...this.lines.values()].map((line) => [...line].slice(0, width).join("") + "\n").join("");
   }

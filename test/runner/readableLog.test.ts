@@ -95,6 +95,7 @@ describe("progressStatus", () => {
   it("says how far a backup is: bytes, rate over the run and now, parts sent, elapsed", () => {
     const fields = { target: "app", engine: "postgres", bytes: 1.5 * 1024 ** 3, partsSent: 95, elapsedSeconds: 754.2, mibPerSecond: 2.04, intervalMibPerSecond: 3.5 };
     expect(progressStatus(fields)).toBe("app  postgres  1.5GiB  2.0 MiB/s (now 3.5)  95 parts sent  12:34");
+    expect(progressStatus({ ...fields, partsSent: 1 })).toContain("  1 part sent  ");
   });
 
   it("says how far a download is against the manifest's total", () => {
@@ -178,6 +179,13 @@ describe("LiveDisplay", () => {
     display.set("a", "a-very-long-target-name  postgres  1.0MiB");
     display.set("a", "a-very-long-target-name  postgres  2.0MiB");
     expect(screen(output)).toEqual(["a-very-long-target-"]);
+  });
+
+  it("takes 80 columns when the terminal reports no width (a pseudo-terminal without a size says 0)", () => {
+    let output = "";
+    const display = new LiveDisplay((text) => (output += text), () => 0);
+    display.set("a", "x".repeat(100));
+    expect(screen(output)).toEqual(["x".repeat(79)]);
   });
 });
 
