@@ -2,9 +2,11 @@
  * `npm run demo`: the whole cycle on this machine, with nothing to configure. A throwaway PostgreSQL
  * cluster and a loopback S3 server are started, a sample database is backed up by the runner with the
  * blog's variables, verified, restored into a fresh database by `restore`, and compared table by table.
+ * On a terminal the runner's log is readable, with its progress display (`npm run demo -- --json` for JSON).
  */
 
-import { main } from "../image/src/cli";
+import { main, readableOutput } from "../image/src/cli";
+import { useTerminal } from "../image/src/log";
 import { startLocalPostgres } from "./lib/localPostgres";
 import { startLocalS3 } from "./lib/localS3";
 import { compareDatabases, createSampleDatabase, tableDigests } from "./lib/sampleDatabase";
@@ -56,6 +58,7 @@ async function demo(): Promise<number> {
   }
 }
 
+if (readableOutput(process.stdout.isTTY, process.argv.slice(2))) useTerminal(process.stdout);
 demo().then(
   (code) => (process.exitCode = code),
   (err: Error) => {

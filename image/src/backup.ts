@@ -6,8 +6,10 @@ import { explainDumpError, planDump, type DumpPlan } from "./engines";
 import { backupKey, localTime, manifestKey } from "./keys";
 import { log, logMetrics } from "./log";
 import { describeExit, exitOf, StderrTail, succeeded, terminate, type Exit } from "./proc";
+import { trackProgress } from "./progress";
 import { describeS3Error, gatedUpload, Meter, putJson } from "./s3";
 import type { RunnerSettings, Target } from "./settings";
+import type { UploadProgress } from "./upload";
 
 /** Written last, next to the backup: its presence is what says the backup is complete. */
 export interface Manifest {
@@ -55,20 +57,47 @@ interface DumpFailure {
  * the tool has exited 0. Any failure, the tool's or the upload's, leaves nothing at the key; so does
  * `stop` aborting while the tool runs: the tool is terminated and the parts on their way cancelled.
  * A stop that comes once the tool has exited 0 lets the upload finish: the dump is whole.
+ * While it runs, a progress line is logged every BACKUP_PROGRESS_SECONDS.
  */
 async function dumpToS3(
+  plan: DumpPlan,
+  target: Target,
+  getClient: () => S3Client,
+  settings: RunnerSettings,
+  key: string,
+  stop: AbortSignal,
+): Promise<{ meter: Meter; dumpSeconds: number; failure?: DumpFailure }> {
+  const meter = new Meter();
+  const sent: UploadProgress = { partsSent: 0 };
+  const endProgress = trackProgress({
+    msg: "backup progress",
+    fields: { target: target.name, engine: target.engine },
+    intervalSeconds: settings.progressSeconds,
+    bytes: () => meter.bytes,
+    extra: () => ({ partsSent: sent.partsSent }),
+  });
+  try {
+    return await streamDump(plan, getClient, settings, key, stop, meter, sent);
+  } finally {
+    endProgress();
+  }
+}
+
+/** dumpToS3's work, counting into the meter and part count its progress lines read. */
+async function streamDump(
   plan: DumpPlan,
   getClient: () => S3Client,
   settings: RunnerSettings,
   key: string,
   stop: AbortSignal,
+  meter: Meter,
+  sent: UploadProgress,
 ): Promise<{ meter: Meter; dumpSeconds: number; failure?: DumpFailure }> {
   const started = Date.now();
   const [file, ...argv] = [...plan.launcher, plan.command, ...plan.args];
   const child = spawn(file, argv, { env: plan.env, stdio: ["ignore", "pipe", "pipe"] });
   const stderr = new StderrTail();
   child.stderr?.on("data", (d: Buffer) => stderr.push(d));
-  const meter = new Meter();
   // Its only errors are the ones destroy() gives it below; when no upload took it, nothing else listens.
   meter.on("error", () => undefined);
   child.stdout?.pipe(meter, { end: false });
@@ -87,7 +116,7 @@ async function dumpToS3(
   };
   // The client (and the SDK under it) only now: its loading overlaps the tool's start. A client that
   // cannot be made fails the upload like any S3 error, so the tool is stopped instead of left blocked.
-  const upload = (async () => gatedUpload(getClient(), settings.s3, key, meter, plan.contentType, cancelParts.signal))().catch((err: unknown) => {
+  const upload = (async () => gatedUpload(getClient(), settings.s3, key, meter, plan.contentType, cancelParts.signal, sent))().catch((err: unknown) => {
     uploadError = err;
     if (exited) return;
     stoppedForUpload = true;
@@ -159,7 +188,7 @@ export async function backupTarget(
   }
   try {
     if (stop.aborted) return stopped();
-    const { meter, dumpSeconds, failure } = await dumpToS3(plan, getClient, settings, key, stop);
+    const { meter, dumpSeconds, failure } = await dumpToS3(plan, target, getClient, settings, key, stop);
     if (failure?.stoppedBy) return stopped();
     if (failure?.timedOut) return fail(`${plan.command} did not finish within BACKUP_TARGET_TIMEOUT_SECONDS=${settings.targetTimeoutSeconds}`);
     if (failure?.dump) {

@@ -2,6 +2,7 @@
  * The runner's commands: `backup` (what the container runs), `verify` and `restore`.
  * Exit status: 0 all good, 1 a target or check failed, 2 the settings or arguments are wrong,
  * 128 + the signal's number (143 for SIGTERM, 130 for SIGINT) when a signal stopped the command.
+ * On a terminal the log is readable lines with a live progress display; `--json` keeps it JSON.
  */
 
 import { constants } from "node:os";
@@ -9,10 +10,10 @@ import { parseArgs } from "node:util";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { runBackups } from "./backup";
 import { latestPerTarget } from "./keys";
-import { addSecret, log } from "./log";
+import { addSecret, log, useTerminal } from "./log";
 import { checkArchive, downloadVerified, findBackups, restoreInto } from "./restore";
 import { s3Client } from "./s3";
-import { parseSettings, parseStorage, parseTargets, secretValues, SettingsError, withoutSecrets } from "./settings";
+import { parseProgressSeconds, parseSettings, parseStorage, parseTargets, secretValues, SettingsError, withoutSecrets } from "./settings";
 
 type Env = NodeJS.ProcessEnv;
 
@@ -45,6 +46,7 @@ function parseTime(value: string | undefined): Date | undefined {
 async function verify(env: Env, argv: string[], stop: AbortSignal): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { at: { type: "string" }, target: { type: "string" }, deep: { type: "boolean", default: false } } });
   const { stage, s3 } = parseStorage(env);
+  const progressSeconds = parseProgressSeconds(env);
   const client = s3Client(s3);
   const refs = latestPerTarget(await findBackups(client, s3.bucket, stage), parseTime(values.at)).filter((r) => !values.target || r.name === values.target);
   if (refs.length === 0) {
@@ -54,7 +56,7 @@ async function verify(env: Env, argv: string[], stop: AbortSignal): Promise<numb
   let failed = 0;
   for (const ref of refs) {
     try {
-      const d = await downloadVerified(client, s3.bucket, ref, undefined, stop);
+      const d = await downloadVerified(client, s3.bucket, ref, undefined, stop, progressSeconds);
       try {
         const detail = await checkArchive(d, values.deep, env, stop);
         log("info", "verified", { target: ref.name, engine: ref.engine, key: ref.key, bytes: d.manifest.bytes, sha256: d.manifest.sha256, detail });
@@ -86,6 +88,7 @@ async function restore(env: Env, argv: string[], stop: AbortSignal): Promise<num
   const jobs = Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new SettingsError(`--jobs '${values.jobs}' is not a positive whole number`);
   const { stage, s3 } = parseStorage(env);
+  const progressSeconds = parseProgressSeconds(env);
   const targets = parseTargets(env);
   secretValues(targets, env).forEach(addSecret);
   const name = values.target ?? (targets.length === 1 ? targets[0].name : undefined);
@@ -100,7 +103,7 @@ async function restore(env: Env, argv: string[], stop: AbortSignal): Promise<num
     return 1;
   }
   log("info", "restore started", { target: name, key: ref.key, into: values.database });
-  const d = await downloadVerified(client, s3.bucket, ref, undefined, stop);
+  const d = await downloadVerified(client, s3.bucket, ref, undefined, stop, progressSeconds);
   try {
     await restoreInto(d, target, { into: values.database, create: values.create, noOwner: values["no-owner"], jobs }, withoutSecrets(env, targets), env, stop);
   } finally {
@@ -110,12 +113,24 @@ async function restore(env: Env, argv: string[], stop: AbortSignal): Promise<num
   return 0;
 }
 
+const jsonFlag = "--json";
+
+/**
+ * Readable lines and a live progress display when stdout is a terminal (`npm run backup` on a
+ * laptop); JSON lines, what CloudWatch keeps and parses, anywhere else (ECS, a pipe, the tests), or
+ * when `--json` asks for them on a terminal.
+ */
+export function readableOutput(isTTY: boolean | undefined, argv: string[]): boolean {
+  return isTTY === true && !argv.includes(jsonFlag);
+}
+
 /**
  * Runs one command. Aborting `stop` (the entry point below does on SIGTERM or SIGINT) stops its
  * tools and transfers, removes its private files, and makes it return the signal's exit status.
  */
 export async function main(argv: string[], env: Env, stop: AbortSignal = new AbortController().signal): Promise<number> {
-  const [command, ...rest] = argv;
+  // --json chose the log's form (the entry point below); the commands' own options do not include it.
+  const [command, ...rest] = argv.filter((arg) => arg !== jsonFlag);
   try {
     if (command === "backup") return await backup(env, stop);
     if (command === "verify") return await verify(env, rest, stop);
@@ -151,6 +166,7 @@ function stopOnSignals(): AbortSignal {
 }
 
 if (require.main === module) {
+  if (readableOutput(process.stdout.isTTY, process.argv.slice(2))) useTerminal(process.stdout);
   main(process.argv.slice(2), process.env, stopOnSignals()).then((code) => {
     process.exitCode = code;
   });

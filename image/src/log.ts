@@ -1,7 +1,11 @@
 /**
  * One JSON object per line on stdout (CloudWatch Logs parses each as an event), with every known
- * secret and every credential embedded in a URI replaced before the line is written.
+ * secret and every credential embedded in a URI replaced before the line is written. On a terminal
+ * (useTerminal) the same records are written as readable lines instead, above a live display of the
+ * progress of what is running; redacted the same way.
  */
+
+import { LiveDisplay } from "./terminal";
 
 const secrets = new Set<string>();
 
@@ -29,6 +33,8 @@ export type Level = "debug" | "info" | "warn" | "error";
 export type Fields = Record<string, unknown>;
 
 let sink: (line: string) => void = (line) => process.stdout.write(line + "\n");
+/** Set by useTerminal: records go to it as readable lines, progress to its live lines. */
+let terminal: LiveDisplay | undefined;
 
 /** Sends log lines elsewhere (tests capture them); returns a function that restores the previous sink. */
 export function setLogSink(next: (line: string) => void): () => void {
@@ -39,9 +45,110 @@ export function setLogSink(next: (line: string) => void): () => void {
   };
 }
 
+/**
+ * Writes readable lines and a live progress display to `stream` (a terminal) instead of JSON lines;
+ * returns a function that goes back to JSON.
+ */
+export function useTerminal(stream: NodeJS.WriteStream): () => void {
+  const previous = terminal;
+  terminal = new LiveDisplay((text) => stream.write(text), () => stream.columns);
+  return () => {
+    terminal = previous;
+  };
+}
+
+/** Whether progress goes to a live display (a terminal), which wants it often, rather than to the log. */
+export function hasLiveDisplay(): boolean {
+  return terminal !== undefined;
+}
+
 export function log(level: Level, msg: string, fields: Fields = {}): void {
-  const line = JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields });
-  sink(redact(line));
+  const record = { time: new Date().toISOString(), level, msg, ...fields };
+  if (terminal) terminal.print(readableLine(record));
+  // Each string before it is quoted too: JSON escapes a secret's quote or backslash, and the escaped
+  // form no longer matches the secret.
+  else sink(redact(JSON.stringify(record, (_key, value: unknown) => (typeof value === "string" ? redact(value) : value))));
+}
+
+/**
+ * Progress of a running transfer: on a terminal, the live line `id` is redrawn with it; elsewhere it
+ * is an info line of its own in the log.
+ */
+export function logProgress(id: string, msg: string, fields: Fields): void {
+  if (terminal) terminal.set(id, progressStatus(fields));
+  else log("info", msg, fields);
+}
+
+/** The transfer `id` has ended: its live line goes (nothing to do in the JSON log). */
+export function endProgress(id: string): void {
+  terminal?.delete(id);
+}
+
+/** Fields the readable form leaves out: the line's own columns, and the metric format's copies of them. */
+const notShown = new Set(["time", "level", "msg", "target", "_aws", "Stage", "Target"]);
+
+/** Control characters (a tool's stderr may hold escape sequences) as JSON writes them, so a value cannot move the cursor. */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => JSON.stringify(c).slice(1, -1));
+}
+
+/** 1536 → "1.5KiB": what a person reads, where the JSON keeps the exact count. */
+export function humanBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes}B` : `${value.toFixed(1)}${units[unit]}`;
+}
+
+function readableValue(key: string, value: unknown): string {
+  if (typeof value === "number" && /bytes$/i.test(key)) return humanBytes(value);
+  if (Array.isArray(value) && value.every((v) => typeof v === "string")) value = value.join(",");
+  const text = redact(typeof value === "string" ? value : JSON.stringify(value));
+  // Quoted (JSON's escapes) when it holds a space, a quote or a control character, so each k=v stays one token.
+  return /^[^\s"=\u0000-\u001f\u007f-\u009f]+$/.test(text) ? text : JSON.stringify(text);
+}
+
+/**
+ * A log record as a person reads it on a terminal:
+ * `12:03:04 info  app  backup started  key=dev/postgres/app/…`. The time is local (`timeZone` for
+ * tests); `bytes` fields are in binary units; the metric format's bookkeeping is left out. Redacted as
+ * the JSON form is.
+ */
+export function readableLine(record: Record<string, unknown>, timeZone?: string): string {
+  const time = new Date(String(record.time));
+  const clock = Number.isNaN(time.getTime())
+    ? "--:--:--"
+    : new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZone }).format(time);
+  const fields = Object.entries(record)
+    .filter(([key, value]) => !notShown.has(key) && value !== undefined && value !== null)
+    .map(([key, value]) => `${key}=${readableValue(key, value)}`);
+  const target = typeof record.target === "string" ? `${record.target}  ` : "";
+  const level = String(record.level ?? "").padEnd(5);
+  return redact(printable(`${clock} ${level} ${target}${record.msg ?? ""}${fields.length ? "  " + fields.join(" ") : ""}`));
+}
+
+function clock(seconds: number): string {
+  const s = Math.floor(seconds);
+  const hms = [Math.floor(s / 3600), Math.floor(s / 60) % 60, s % 60];
+  return (hms[0] ? hms : hms.slice(1)).map((n, i) => (i ? String(n).padStart(2, "0") : String(n))).join(":");
+}
+
+/**
+ * A progress record as one live line: `app  postgres  1.2GiB  23.4 MiB/s (now 25.1)  75 parts sent  12:34`,
+ * or for a download `app  download  45.0%  1.2GiB of 2.6GiB  30.0 MiB/s (now 28.3)  0:40`.
+ */
+export function progressStatus(fields: Fields): string {
+  const n = (key: string) => (typeof fields[key] === "number" ? (fields[key] as number) : 0);
+  const rate = `${n("mibPerSecond").toFixed(1)} MiB/s (now ${n("intervalMibPerSecond").toFixed(1)})`;
+  const parts =
+    typeof fields.totalBytes === "number"
+      ? ["download", `${n("percent").toFixed(1)}%`, `${humanBytes(n("bytes"))} of ${humanBytes(fields.totalBytes)}`, rate]
+      : [String(fields.engine ?? "backup"), humanBytes(n("bytes")), rate, `${n("partsSent")} part${n("partsSent") === 1 ? "" : "s"} sent`];
+  return redact(printable([String(fields.target ?? ""), ...parts, clock(n("elapsedSeconds"))].join("  ")));
 }
 
 export interface TargetMetrics {

@@ -12,6 +12,7 @@ import type { Manifest } from "./backup";
 import { firstLine, mongoConfigFile, pgToolEnv } from "./engines";
 import { manifestKey, parseManifestKey, type BackupRef } from "./keys";
 import { runChecked } from "./proc";
+import { percentOf, trackProgress } from "./progress";
 import { getJson, getStream, listKeys, Meter } from "./s3";
 import type { Target } from "./settings";
 
@@ -31,15 +32,27 @@ export interface Downloaded {
 /**
  * Downloads a backup into a fresh private directory, hashing it on the way, and refuses it unless its
  * size and SHA-256 are the manifest's. `stop` cuts the download short; the directory is removed.
+ * Every `progressSeconds` a progress line gives the bytes so far of the manifest's total.
  */
-export async function downloadVerified(client: S3Client, bucket: string, ref: BackupRef, dir = tmpdir(), stop?: AbortSignal): Promise<Downloaded> {
+export async function downloadVerified(client: S3Client, bucket: string, ref: BackupRef, dir = tmpdir(), stop?: AbortSignal, progressSeconds = 60): Promise<Downloaded> {
   const manifest = await getJson<Manifest>(client, bucket, manifestKey(ref.key));
   const folder = await mkdtemp(join(dir, "db-backup-restore-"));
   const remove = () => rm(folder, { recursive: true, force: true });
   try {
     const path = join(folder, ref.key.split("/").pop()!);
     const meter = new Meter();
-    await pipeline(await getStream(client, bucket, ref.key), meter, createWriteStream(path, { mode: 0o600 }), { signal: stop });
+    const endProgress = trackProgress({
+      msg: "download progress",
+      fields: { target: ref.name, engine: ref.engine, key: ref.key },
+      intervalSeconds: progressSeconds,
+      bytes: () => meter.bytes,
+      extra: (bytes) => ({ totalBytes: manifest.bytes, percent: percentOf(bytes, manifest.bytes) }),
+    });
+    try {
+      await pipeline(await getStream(client, bucket, ref.key), meter, createWriteStream(path, { mode: 0o600 }), { signal: stop });
+    } finally {
+      endProgress();
+    }
     if (meter.bytes !== manifest.bytes || meter.sha256() !== manifest.sha256) {
       throw new Error(
         `s3://${bucket}/${ref.key} does not match its manifest: ${meter.bytes} bytes with SHA-256 ${meter.sha256()}, the manifest says ${manifest.bytes} bytes with ${manifest.sha256}`,

@@ -6,7 +6,7 @@ import { pipeline } from "node:stream/promises";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3Settings } from "./settings";
 import { s3Sdk } from "./sdk";
-import { MultipartUpload } from "./upload";
+import { MultipartUpload, type UploadProgress } from "./upload";
 
 /**
  * Over HTTPS a part needs no signed SHA-256 of its body: TLS protects it on the way, AWS also checks
@@ -71,10 +71,11 @@ export class Meter extends Transform {
  * Uploads whatever is written to `body` as a multipart upload. Nothing appears at `key` until the
  * caller ends `body`; destroying it instead makes the upload fail and abort its parts. This gate is
  * what keeps a dump that died half-way from being completed as an object when its stdout closes.
- * `cancelParts` cancels the part requests on their way, for a caller that is about to destroy `body`.
+ * `cancelParts` cancels the part requests on their way, for a caller that is about to destroy `body`;
+ * `progress` counts the parts sent, for the caller's progress lines.
  */
-export async function gatedUpload(client: S3Client, s3: S3Settings, key: string, body: Readable, contentType: string, cancelParts?: AbortSignal): Promise<void> {
-  const upload = new MultipartUpload(client, { Bucket: s3.bucket, Key: key, ContentType: contentType }, s3.partSizeBytes, undefined, undefined, cancelParts);
+export async function gatedUpload(client: S3Client, s3: S3Settings, key: string, body: Readable, contentType: string, cancelParts?: AbortSignal, progress?: UploadProgress): Promise<void> {
+  const upload = new MultipartUpload(client, { Bucket: s3.bucket, Key: key, ContentType: contentType }, s3.partSizeBytes, undefined, undefined, cancelParts, progress);
   // 'close' comes after the upload was completed or aborted; a failed pipeline settles sooner.
   const closed = new Promise((resolve) => upload.once("close", resolve));
   try {

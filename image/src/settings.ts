@@ -43,6 +43,8 @@ export interface RunnerSettings {
   targetTimeoutSeconds: number;
   /** IANA zone for the local time written beside the UTC time in manifests (the blog used UTC+8). */
   timeZone?: string;
+  /** How often a running target logs a progress line (BACKUP_PROGRESS_SECONDS, default 60). */
+  progressSeconds: number;
 }
 
 export class SettingsError extends Error {
@@ -269,6 +271,14 @@ export function parseStorage(env: Env): { stage: string; s3: S3Settings } {
   };
 }
 
+/** BACKUP_PROGRESS_SECONDS: how often a running backup, or a restore's or verify's download, logs its progress. */
+export function parseProgressSeconds(env: Env): number {
+  const seconds = positiveInt(env, "BACKUP_PROGRESS_SECONDS", 60);
+  // Node's timers take at most 2^31-1 ms and fire every millisecond for anything longer.
+  if (seconds > 86_400) throw new SettingsError(`BACKUP_PROGRESS_SECONDS='${seconds}' is more than a day (86400 seconds)`);
+  return seconds;
+}
+
 export function parseSettings(env: Env): RunnerSettings {
   const storage = parseStorage(env);
   const targets = parseTargets(env);
@@ -290,6 +300,7 @@ export function parseSettings(env: Env): RunnerSettings {
     concurrency: positiveInt(env, "BACKUP_CONCURRENCY", targets.length),
     targetTimeoutSeconds: positiveInt(env, "BACKUP_TARGET_TIMEOUT_SECONDS" satisfies FromStack, 6 * 3600),
     timeZone,
+    progressSeconds: parseProgressSeconds(env),
   };
 }
 

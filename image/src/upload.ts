@@ -49,6 +49,11 @@ export interface UploadTarget {
   ContentType: string;
 }
 
+/** What an upload has handed over to S3 so far, for progress lines: the parts S3 has acknowledged. */
+export interface UploadProgress {
+  partsSent: number;
+}
+
 export class MultipartUpload extends Writable {
   private readonly uploadId: Promise<string>;
   /** Part buffers not in use, all of the current part size; the one being filled is `current`. */
@@ -68,6 +73,7 @@ export class MultipartUpload extends Writable {
    * @param limits S3's; the tests pass smaller ones to reach the growth and the limit quickly
    * @param cancelParts cancels the parts on their way (a stopped run need not wait for them); the
    *   upload still has to be ended or destroyed, and its abort is sent regardless
+   * @param progress counts the parts S3 has acknowledged, for the caller's progress lines
    */
   constructor(
     private readonly client: S3Client,
@@ -76,6 +82,7 @@ export class MultipartUpload extends Writable {
     private readonly queueSize = 2,
     private readonly limits = s3Limits,
     private readonly cancelParts?: AbortSignal,
+    private readonly progress: UploadProgress = { partsSent: 0 },
   ) {
     super();
     const { CreateMultipartUploadCommand } = s3Sdk();
@@ -147,6 +154,7 @@ export class MultipartUpload extends Writable {
         abortSignal: this.cancelParts,
       });
       this.parts.push({ PartNumber, ETag: res.ETag });
+      this.progress.partsSent++;
     })().finally(() => {
       this.sending.delete(sent);
       this.free.push(buffer);

@@ -1,0 +1,33 @@
+/**
+ * The runner chooses its log's form from whether stdout is a terminal (cli.ts readableOutput). In the
+ * task it must be JSON, one object per line, which the awslogs driver sends to CloudWatch and which
+ * CloudWatch parses (and turns into metrics). ECS gives a container a terminal only when its
+ * definition asks for one: "pseudoTerminal: When this parameter is true, a TTY is allocated. This
+ * parameter maps to Tty in the docker container create command and the --tty option to docker run"
+ * (ContainerDefinition, AWS SDK for Kotlin API reference,
+ * https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/ecs/aws.sdk.kotlin.services.ecs.model/-container-definition/-builder/pseudo-terminal.html;
+ * "Task definition parameters", https://docs.aws.amazon.com/AmazonECS/latest/userguide/task_definition_parameters.html).
+ * So no committed stack may ask for one.
+ */
+
+import { readableOutput } from "../../image/src/cli";
+import { committedStacks } from "../../scripts/lib/stackFiles";
+import type { SynthResult } from "../../scripts/lib/synth";
+
+async function synth(stack: string): Promise<SynthResult> {
+  jest.resetModules();
+  const { synthesize } = await import("../../scripts/lib/synth");
+  return synthesize(stack);
+}
+
+it.each(committedStacks())("stack %s: the runner's container gets no terminal, so it logs JSON", async (stack) => {
+  const graph = await synth(stack);
+  const taskDefinitions = graph.resources.filter((r) => r.type === "aws:ecs/taskDefinition:TaskDefinition");
+  expect(taskDefinitions).toHaveLength(1);
+  const [container] = JSON.parse(taskDefinitions[0].inputs.containerDefinitions as string) as Record<string, unknown>[];
+  expect(container.logConfiguration).toMatchObject({ logDriver: "awslogs" });
+  expect(container.pseudoTerminal).not.toBe(true);
+  // Without a TTY Node leaves process.stdout.isTTY undefined; the task runs the image's `backup`.
+  const isTTY = container.pseudoTerminal === true ? true : undefined;
+  expect(readableOutput(isTTY, ["backup", ...((container.command as string[] | undefined) ?? [])])).toBe(false);
+});
