@@ -4,24 +4,19 @@
  */
 
 // The wire format's rules (the contract the runner reads by), so the stack refuses what the runner would.
-import { defaultPort, isPort, isSslMode, pgCompressionPattern, pgCompressionSyntax, rootCertProblem, sslModes, type SslMode } from "../image/src/contract";
+import { defaultPort, isPort, isSslMode, pgCompressionPattern, pgCompressionSyntax, rootCertProblem, sslModes, type PostgresTarget, type SslMode } from "../image/src/contract";
 
 export const project = "db-backup";
 
-/** A PostgreSQL database to back up; its password is the secret config value `<name>-password`. */
-export interface PostgresTargetConfig {
-  engine: "postgres";
-  name: string;
-  host: string;
-  port: number;
-  database: string;
-  user: string;
+/**
+ * A PostgreSQL database to back up, as the runner's target (the contract) but for what the stack derives:
+ * its password is the secret config value `<name>-password` (passwordEnv comes from the name), and Neon
+ * is given by its endpoint ID (options come from it).
+ */
+export interface PostgresTargetConfig extends Omit<PostgresTarget, "passwordEnv" | "options" | "sslmode"> {
   /** Neon's endpoint ID (e.g. ep-aged-morning-26453078), sent as libpq `options=endpoint=…` for SNI-less clients. */
   neonEndpoint?: string;
   sslmode?: SslMode;
-  /** libpq sslrootcert: "system" (the image's CA bundle) or the absolute path of a CA file in the image. */
-  sslrootcert?: string;
-  compression?: string;
 }
 
 /** A MongoDB deployment to back up; its connection string is the secret config value `<name>-uri`. */

@@ -96,7 +96,7 @@ describe("a field renamed on one side only", () => {
   }, 60000);
 
   it.each([
-    ["the contract renames a target field", { file: "image/src/contract.ts", from: "  passwordEnv: string;", to: "  passwordVar: string;" }, ["components/taskDefinition.ts", "image/src/settings.ts"]],
+    ["the contract renames a target field", { file: "image/src/contract.ts", from: "  passwordEnv: string;", to: "  passwordVar: string;" }, ["components/config.ts", "components/taskDefinition.ts", "image/src/settings.ts"]],
     ["the stack writes a field the contract does not have", { file: "components/taskDefinition.ts", from: "passwordEnv: secretEnvName(t)", to: "passwordVar: secretEnvName(t)" }, ["components/taskDefinition.ts"]],
     ["the runner reads a field the contract does not have", { file: "image/src/settings.ts", from: 'envRef(obj, "passwordEnv"', to: 'envRef(obj, "passwordVar"' }, ["image/src/settings.ts"]],
     ["the runner reads a port field the contract does not have", { file: "image/src/settings.ts", from: "obj.port ??", to: "obj.portNumber ??" }, ["image/src/settings.ts"]],
