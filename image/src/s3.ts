@@ -75,7 +75,7 @@ export class Meter extends Transform {
  * `progress` counts the parts sent, for the caller's progress lines.
  */
 export async function gatedUpload(client: S3Client, s3: S3Settings, key: string, body: Readable, contentType: string, cancelParts?: AbortSignal, progress?: UploadProgress): Promise<void> {
-  const upload = new MultipartUpload(client, { Bucket: s3.bucket, Key: key, ContentType: contentType }, s3.partSizeBytes, undefined, undefined, cancelParts, progress);
+  const upload = new MultipartUpload(client, { Bucket: s3.bucket, Key: key, ContentType: contentType }, s3.partSizeBytes, { cancelParts, progress });
   // 'close' comes after the upload was completed or aborted; a failed pipeline settles sooner.
   const closed = new Promise((resolve) => upload.once("close", resolve));
   try {

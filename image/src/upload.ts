@@ -54,6 +54,20 @@ export interface UploadProgress {
   partsSent: number;
 }
 
+export interface MultipartUploadOptions {
+  /** Parts that may be on their way while the next one fills; memory is (queueSize + 1) part buffers, allocated once. Default 2. */
+  queueSize?: number;
+  /** S3's by default; the tests pass smaller ones to reach the growth and the limit quickly. */
+  limits?: PartLimits;
+  /**
+   * Cancels the parts on their way (a stopped run need not wait for them); the upload still has to be
+   * ended or destroyed, and its abort is sent regardless.
+   */
+  cancelParts?: AbortSignal;
+  /** Counts the parts S3 has acknowledged, for the caller's progress lines. */
+  progress?: UploadProgress;
+}
+
 export class MultipartUpload extends Writable {
   private readonly uploadId: Promise<string>;
   /** Part buffers not in use, all of the current part size; the one being filled is `current`. */
@@ -66,25 +80,23 @@ export class MultipartUpload extends Writable {
   private failure: unknown;
   private completed = false;
 
-  /**
-   * @param firstPartBytes size of the first 2,000 parts (S3_PART_SIZE_MB); later parts are larger
-   * @param queueSize parts that may be on their way while the next one fills; memory is (queueSize + 1)
-   *   part buffers, allocated once
-   * @param limits S3's; the tests pass smaller ones to reach the growth and the limit quickly
-   * @param cancelParts cancels the parts on their way (a stopped run need not wait for them); the
-   *   upload still has to be ended or destroyed, and its abort is sent regardless
-   * @param progress counts the parts S3 has acknowledged, for the caller's progress lines
-   */
+  private readonly queueSize: number;
+  private readonly limits: PartLimits;
+  private readonly cancelParts?: AbortSignal;
+  private readonly progress: UploadProgress;
+
+  /** @param firstPartBytes size of the first 2,000 parts (S3_PART_SIZE_MB); later parts are larger */
   constructor(
     private readonly client: S3Client,
     private readonly target: UploadTarget,
     private readonly firstPartBytes: number,
-    private readonly queueSize = 2,
-    private readonly limits = s3Limits,
-    private readonly cancelParts?: AbortSignal,
-    private readonly progress: UploadProgress = { partsSent: 0 },
+    options: MultipartUploadOptions = {},
   ) {
     super();
+    this.queueSize = options.queueSize ?? 2;
+    this.limits = options.limits ?? s3Limits;
+    this.cancelParts = options.cancelParts;
+    this.progress = options.progress ?? { partsSent: 0 };
     const { CreateMultipartUploadCommand } = s3Sdk();
     this.uploadId = client.send(new CreateMultipartUploadCommand(target)).then((res) => {
       if (!res.UploadId) throw new Error(`CreateMultipartUpload for s3://${target.Bucket}/${target.Key} returned no UploadId`);

@@ -102,7 +102,7 @@ describe("part sizes", () => {
 
   /** An upload with small limits, so growth and the part limit are reached with a few MiB. */
   async function uploadWith(limits: PartLimits, key: string, chunks: Buffer[]): Promise<void> {
-    const upload = new MultipartUpload(client, { Bucket: settings.bucket, Key: key, ContentType: "application/octet-stream" }, 5 * MiB, 2, limits);
+    const upload = new MultipartUpload(client, { Bucket: settings.bucket, Key: key, ContentType: "application/octet-stream" }, 5 * MiB, { queueSize: 2, limits });
     const closed = new Promise((resolve) => upload.once("close", resolve));
     try {
       await pipeline(Readable.from(chunks), upload);
