@@ -56,7 +56,7 @@ async function verify(env: Env, argv: string[], stop: AbortSignal): Promise<numb
   let failed = 0;
   for (const ref of refs) {
     try {
-      const d = await downloadVerified(client, s3.bucket, ref, undefined, stop, progressSeconds);
+      const d = await downloadVerified(client, s3.bucket, ref, { stop, progressSeconds });
       try {
         const detail = await checkArchive(d, values.deep, env, stop);
         log("info", "verified", { target: ref.name, engine: ref.engine, key: ref.key, bytes: d.manifest.bytes, sha256: d.manifest.sha256, detail });
@@ -103,7 +103,7 @@ async function restore(env: Env, argv: string[], stop: AbortSignal): Promise<num
     return 1;
   }
   log("info", "restore started", { target: name, key: ref.key, into: values.database });
-  const d = await downloadVerified(client, s3.bucket, ref, undefined, stop, progressSeconds);
+  const d = await downloadVerified(client, s3.bucket, ref, { stop, progressSeconds });
   try {
     await restoreInto(d, target, { into: values.database, create: values.create, noOwner: values["no-owner"], jobs }, withoutSecrets(env, targets), env, stop);
   } finally {

@@ -34,7 +34,16 @@ export interface Downloaded {
  * size and SHA-256 are the manifest's. `stop` cuts the download short; the directory is removed.
  * Every `progressSeconds` a progress line gives the bytes so far of the manifest's total.
  */
-export async function downloadVerified(client: S3Client, bucket: string, ref: BackupRef, dir = tmpdir(), stop?: AbortSignal, progressSeconds = 60): Promise<Downloaded> {
+export interface DownloadOptions {
+  /** Where the private directory is made; the system's temporary directory by default. */
+  dir?: string;
+  /** Cuts the download short (SIGTERM); the directory is removed. */
+  stop?: AbortSignal;
+  /** Seconds between progress lines (BACKUP_PROGRESS_SECONDS); 60 by default. */
+  progressSeconds?: number;
+}
+
+export async function downloadVerified(client: S3Client, bucket: string, ref: BackupRef, { dir = tmpdir(), stop, progressSeconds = 60 }: DownloadOptions = {}): Promise<Downloaded> {
   const manifest = await getJson<Manifest>(client, bucket, manifestKey(ref.key));
   const folder = await mkdtemp(join(dir, "db-backup-restore-"));
   const remove = () => rm(folder, { recursive: true, force: true });
