@@ -45,6 +45,9 @@ export function pgEnv(target: PostgresTarget, base: Env, secrets: Env, database 
   return env;
 }
 
+/** What names a root certificate for the runner: said wherever one is missing. */
+const nameRootCert = `name the CA certificate file with "sslrootcert" on the target in BACKUP_TARGETS (or set PGSSLROOTCERT)`;
+
 /** The sslmode values that verify the server's certificate against a root certificate. */
 const verifyingModes = new Set(["verify-ca", "verify-full"]);
 
@@ -65,13 +68,12 @@ const verifyingModes = new Set(["verify-ca", "verify-full"]);
 export function pgRootCert(env: Env, major: number | undefined, homeRootCert: boolean): string | undefined {
   const mode = env.PGSSLMODE;
   if (!mode || !verifyingModes.has(mode) || env.PGSSLROOTCERT || homeRootCert || major === undefined) return undefined;
-  const fix = `name the CA certificate file with "sslrootcert" on the target in BACKUP_TARGETS (or set PGSSLROOTCERT)`;
   if (mode === "verify-ca") {
-    throw new Error(`sslmode=verify-ca needs the CA that signed the server's certificate, and none is named: ${fix}; or use verify-full, which the system CA bundle serves`);
+    throw new Error(`sslmode=verify-ca needs the CA that signed the server's certificate, and none is named: ${nameRootCert}; or use verify-full, which the system CA bundle serves`);
   }
   if (major < 16) {
     throw new Error(
-      `sslmode=verify-full needs a root certificate, and none is named: ${fix}, or use pg_dump 16 or later, whose libpq takes sslrootcert=system (the system CA bundle); this pg_dump is ${major}`,
+      `sslmode=verify-full needs a root certificate, and none is named: ${nameRootCert}, or use pg_dump 16 or later, whose libpq takes sslrootcert=system (the system CA bundle); this pg_dump is ${major}`,
     );
   }
   return "system";
@@ -152,7 +154,7 @@ export function explainPgError(stderr: string, target: PostgresTarget): string |
     return "Neon needs the endpoint ID: set NEON_DB_ENDPOINT_OPTION=endpoint%3D<endpoint-id> (or \"options\" in BACKUP_TARGETS)";
   }
   if (/root certificate file .* does not exist|could not get home directory to locate root certificate|could not read root certificate/i.test(stderr)) {
-    return `libpq cannot find the root certificate to verify the server with: name the CA certificate file with "sslrootcert" on the target in BACKUP_TARGETS (or set PGSSLROOTCERT)`;
+    return `libpq cannot find the root certificate to verify the server with: ${nameRootCert}`;
   }
   if (/certificate verify failed/i.test(stderr)) return "the server's certificate is not signed by the root certificate in use (sslrootcert, PGSSLROOTCERT or the system CA bundle)";
   if (/could not translate host name/i.test(stderr)) return `host '${target.host}' could not be resolved (check the host name)`;
