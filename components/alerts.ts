@@ -14,9 +14,12 @@ export interface FailureRuleInputs {
   logGroupName: string;
 }
 
+/** The kinds of failure rule, fixed before any ARN is known (scheduledBackup.ts names a resource after each). */
+export const failureRuleIds = ["task-failed", "task-not-started"] as const;
+
 export interface FailureRule {
   /** Suffix of the rule's and the target's resource names. */
-  id: "task-failed" | "task-not-started";
+  id: (typeof failureRuleIds)[number];
   description: string;
   pattern: Record<string, unknown>;
   /** EventBridge InputTransformer: variables taken from the event, and the text they are put into. */

@@ -2,7 +2,7 @@ import * as path from "node:path";
 import * as aws from "@pulumi/aws";
 import * as dockerBuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
-import { deadLetterAlarmEvaluation, failedDeliveryAlarmEvaluation, staleBackupAlarmEvaluation, taskFailureRules } from "./alerts";
+import { deadLetterAlarmEvaluation, failedDeliveryAlarmEvaluation, failureRuleIds, staleBackupAlarmEvaluation, taskFailureRules } from "./alerts";
 import { secretKeyOf, type StackConfig } from "./config";
 import {
   alertTopicPolicy,
@@ -256,7 +256,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
         logGroupName,
       }));
     // The rules' kinds are fixed (alerts.ts); only their contents wait on ARNs.
-    const failureRules = (["task-failed", "task-not-started"] as const).map((id) => {
+    const failureRules = failureRuleIds.map((id) => {
       const rule = rules.apply((all) => all.find((r) => r.id === id)!);
       const eventRule = new aws.cloudwatch.EventRule(`${name}-${id}`, {
         description: rule.description,

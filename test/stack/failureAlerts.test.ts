@@ -5,7 +5,7 @@
  * The SNS target gets the result; a string template must come out as one valid JSON string.
  */
 
-import { taskFailureRules, type FailureRule } from "../../components/alerts";
+import { failureRuleIds, taskFailureRules, type FailureRule } from "../../components/alerts";
 import { patternMatches, stopKinds, stoppedTaskEvent, transformString, type StopKind } from "./models/eventbridge";
 
 const clusterArn = "arn:aws:ecs:ap-southeast-1:123456789012:cluster/db-backup-prod-cluster-4f1c2d0";
@@ -38,6 +38,10 @@ it.each([
   ["succeeded", []],
 ] as [StopKind, string[]][])("a task that %s fires %j", (kind, ids) => {
   expect(fired(event(kind)).map((r) => r.id)).toEqual(ids);
+});
+
+it("builds one rule of each kind the component creates resources for", () => {
+  expect(rules.map((r) => r.id)).toEqual([...failureRuleIds]);
 });
 
 it("ignores other task families and other clusters", () => {
