@@ -21,7 +21,7 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, r
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { startLocalPostgres, type LocalPostgres } from "../../scripts/lib/localPostgres";
 import { startLocalS3, type LocalS3 } from "../../scripts/lib/localS3";
 import { createSampleDatabase } from "../../scripts/lib/sampleDatabase";
@@ -31,6 +31,7 @@ import type { RecordedResource } from "../../scripts/lib/mocks";
 import { declaredVolumes, entrypointOf, envOf, fileMode, finalStage, runAccountStep, sandboxUnavailable, type AccountStep } from "../support/image";
 import { allows } from "../support/iam";
 import { runCli, repoRoot, storedKeys } from "../support/runner";
+import { compileRunner, type CompiledRunner } from "../support/runnerProcess";
 import { policyAuthorizer } from "../support/s3Access";
 
 const unavailable = sandboxUnavailable();
@@ -74,6 +75,7 @@ maybe("the backup task as Fargate runs it", () => {
   let authorizer: ReturnType<typeof policyAuthorizer>;
   let image: AccountStep;
   let work: string;
+  let runner: CompiledRunner;
   let credentials: Server;
   const credentialRequests: string[] = [];
   const credentialsPath = `/v2/credentials/${randomUUID()}`;
@@ -100,9 +102,9 @@ maybe("the backup task as Fargate runs it", () => {
     s3 = await startLocalS3(bucket, { authorize: authorizer.authorize, accessKeys: { [taskRoleKey]: taskRoleSecret } });
 
     work = mkdtempSync(join(tmpdir(), "db-backup-task-"));
-    // As the Dockerfile's build stage does (`npm run build` in image/: tsc -p tsconfig.json), into /app/dist.
-    const tsc = spawnSync(join(repoRoot, "node_modules/.bin/tsc"), ["-p", join(repoRoot, "image"), "--outDir", join(work, "dist")], { encoding: "utf8" });
-    if (tsc.status !== 0) throw new Error(`compiling the runner failed: ${tsc.stdout}${tsc.stderr}`);
+    // As the Dockerfile's build stage does (tsc -p image); bound at /app/dist below.
+    runner = await compileRunner();
+    chmodSync(dirname(runner.cli), 0o755); // a private temporary directory; the image's /app/dist is readable by its user
     image = runAccountStep(dockerfile);
     if (image.status !== 0) throw new Error(`the image's account step failed: ${image.stderr}`);
 
@@ -144,6 +146,7 @@ printf 'stand-in archive of %s\\n' "\${4#--db=}" | gzip -c
     pg?.stop();
     credentials?.close();
     image?.remove();
+    runner?.remove();
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
@@ -205,7 +208,7 @@ printf 'stand-in archive of %s\\n' "\${4#--db=}" | gzip -c
       "--remount-ro", "/usr/local/bin",
       // The image's WORKDIR (bwrap would make it 0700 otherwise).
       "--perms", "0755", "--dir", "/app",
-      "--ro-bind", join(work, "dist"), "/app/dist",
+      "--ro-bind", dirname(runner.cli), "/app/dist",
       "--ro-bind", realpathSync(join(repoRoot, "node_modules")), "/app/node_modules",
       ...mounts.flatMap((m) => [m.readOnly ? "--ro-bind" : "--bind", m.dir, m.path]),
       "--dev", "/dev",
