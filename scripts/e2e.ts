@@ -16,6 +16,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { containerName } from "../components/taskDefinition";
 import { exitOf, onPath, run } from "../image/src/proc";
+import { listKeys } from "../image/src/s3";
 import {
   backupSuccessMetric,
   completeBackups,
@@ -38,7 +39,7 @@ import {
   type E2eTargets,
   type Need,
 } from "./lib/e2e";
-import { callerIdentity, emptyPrefix, listKeys, repositoryImages, resourcesWithStageTag, runTaskAndWait, waitForMetric } from "./lib/e2eAws";
+import { callerIdentity, emptyPrefix, repositoryImages, resourcesWithStageTag, runTaskAndWait, waitForMetric } from "./lib/e2eAws";
 
 const repoRoot = join(__dirname, "..");
 /** A run takes well under an hour; an e2e stack older than this belongs to a run that was killed. */

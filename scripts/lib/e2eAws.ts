@@ -13,7 +13,6 @@ import {
   DeleteObjectsCommand,
   ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
-  paginateListObjectsV2,
   S3Client,
 } from "@aws-sdk/client-s3";
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
@@ -94,13 +93,6 @@ export async function runTaskAndWait(
   }
 }
 
-export async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const page of paginateListObjectsV2({ client: s3 }, { Bucket: bucket, Prefix: prefix })) {
-    for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
-  }
-  return keys;
-}
 
 /**
  * Deletes every version and delete marker under `prefix` and aborts its open multipart uploads. The
