@@ -80,6 +80,20 @@ export interface StackConfig {
   imagesToKeep: number;
   /** A target still running after this many minutes is stopped and reported as failed. Default 360. */
   targetTimeoutMinutes: number;
+  /** Whether the restore-drill schedule is enabled; the verifier task exists either way. Default true. */
+  drillEnabled: boolean;
+  /** EventBridge Scheduler expression of the restore drills, read in scheduleTimezone. Default cron(0 6 * * ? *): daily. */
+  drillSchedule: string;
+  /** Fargate CPU units of the verifier task, which runs a PostgreSQL server and pg_restore. Default 1024. */
+  drillCpu: number;
+  /** Fargate memory of the verifier task in MiB. Default 4096. */
+  drillMemory: number;
+  /** Ephemeral storage of the verifier task in GiB (21-200): the downloaded backup and the restored database. Default 50. */
+  drillEphemeralStorageGiB: number;
+  /** Alarm when a target has had no successful drill for this many hours (2-168). Default 50. */
+  drillStaleAfterHours: number;
+  /** A drill fails when a table or collection lost more than this percentage of its rows since the previous drill (0-100). Default 10. */
+  drillMaxRowLossPercent: number;
 }
 
 export class ConfigError extends Error {
@@ -300,6 +314,15 @@ export function parseStackConfig(source: ConfigSource, stage: string): StackConf
   if ((vpcId === undefined) !== (subnetIds === undefined)) throw new ConfigError(vpcId ? "subnetIds" : "vpcId", "vpcId and subnetIds go together: set both, or neither for the default VPC");
 
   const backupRetentionDays = integer(source, "backupRetentionDays", 30, 1, 3650);
+
+  const drillSchedule = source.get("drillSchedule")?.trim() || "cron(0 6 * * ? *)";
+  const drillScheduleError = scheduleProblem(drillSchedule);
+  if (drillScheduleError) throw new ConfigError("drillSchedule", drillScheduleError);
+  const drillCpu = integer(source, "drillCpu", 1024, 256, 16384);
+  const drillMemory = integer(source, "drillMemory", 4096, 512, 122880);
+  const drillAllowed = fargateMemoryChoices(drillCpu);
+  if (drillAllowed.length === 0) throw new ConfigError("drillCpu", `${drillCpu} is not a Fargate CPU size: use 256, 512, 1024, 2048, 4096, 8192 or 16384`);
+  if (!drillAllowed.includes(drillMemory)) throw new ConfigError("drillMemory", `${drillMemory} MiB does not go with drillCpu ${drillCpu} on Fargate: use one of ${drillAllowed.join(", ")}`);
   return {
     stage,
     targets,
@@ -327,5 +350,13 @@ export function parseStackConfig(source: ConfigSource, stage: string): StackConf
     assignPublicIp: boolean(source, "assignPublicIp", vpcId === undefined),
     imagesToKeep: integer(source, "imagesToKeep", 10, 1, 1000),
     targetTimeoutMinutes: integer(source, "targetTimeoutMinutes", 360, 5, 7 * 24 * 60),
+    drillEnabled: boolean(source, "drillEnabled", true),
+    drillSchedule,
+    drillCpu,
+    drillMemory,
+    // A restore needs room for the download and the restored database, so the verifier always asks for more than Fargate's 20.
+    drillEphemeralStorageGiB: integer(source, "drillEphemeralStorageGiB", 50, 21, 200),
+    drillStaleAfterHours: integer(source, "drillStaleAfterHours", 50, 2, 168),
+    drillMaxRowLossPercent: integer(source, "drillMaxRowLossPercent", 10, 0, 100),
   };
 }

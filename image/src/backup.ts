@@ -24,6 +24,11 @@ export interface Manifest {
   tool: string | null;
   serverVersion: string | null;
   compression: string | null;
+  /**
+   * Whether the backup is one consistent point in time (pg_dump's snapshot; mongodump --oplog, restored
+   * with --oplogReplay). Absent in manifests written before it was recorded.
+   */
+  pointInTime?: boolean;
   startedAt: string;
   finishedAt: string;
   durationSeconds: number;
@@ -211,6 +216,7 @@ export async function backupTarget(
       tool: plan.toolVersion,
       serverVersion: plan.serverVersion,
       compression: plan.compression,
+      pointInTime: plan.pointInTime,
       startedAt: started.toISOString(),
       finishedAt: finished.toISOString(),
       durationSeconds: seconds(started, finished),

@@ -22,6 +22,15 @@ export interface StackEnvironment {
   BACKUP_TARGET_TIMEOUT_SECONDS: string;
 }
 
+/**
+ * The verifier task's variables: the stack's, without any target's secret (a drill restores into a
+ * server of its own and never connects to the source), and the drill's threshold.
+ */
+export interface DrillEnvironment extends StackEnvironment {
+  /** A drill fails when a table or collection lost more than this percentage of its rows since the previous drill. */
+  DRILL_MAX_ROW_LOSS_PERCENT: string;
+}
+
 export type Engine = "postgres" | "mongodb";
 
 /** libpq's sslmode values. */

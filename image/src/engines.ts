@@ -24,6 +24,8 @@ export interface DumpPlan {
   toolVersion: string | null;
   serverVersion: string | null;
   compression: string | null;
+  /** Whether the dump is one point in time: pg_dump reads one snapshot; mongodump only with --oplog. */
+  pointInTime: boolean;
   cleanup: () => Promise<void>;
 }
 
@@ -189,6 +191,7 @@ async function planPostgres(target: PostgresTarget, base: Env, secrets: Env, sto
     toolVersion,
     serverVersion: server.version,
     compression,
+    pointInTime: true,
     cleanup: async () => {},
   };
 }
@@ -228,6 +231,7 @@ async function planMongo(target: MongoTarget, base: Env, secrets: Env, stop?: Ab
     toolVersion: await firstLine("mongodump", ["--version"], base, stop),
     serverVersion: null,
     compression: "gzip",
+    pointInTime: false,
     cleanup: config.remove,
   };
 }

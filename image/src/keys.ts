@@ -13,6 +13,11 @@ export function backupKey(stage: string, engine: Engine, name: string, date: Dat
   return `${stage}/${engine}/${name}/${keyTimestamp(date)}${extensions[engine]}`;
 }
 
+/** A restore drill's record of one target: `<stage>/drills/<target>/<timestamp>.json`, beside (not among) the backups. */
+export function drillKey(stage: string, name: string, date: Date): string {
+  return `${stage}/drills/${name}/${keyTimestamp(date)}.json`;
+}
+
 export function manifestKey(key: string): string {
   return `${key}.manifest.json`;
 }

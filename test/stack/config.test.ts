@@ -36,6 +36,13 @@ it("applies the documented defaults", () => {
     assignPublicIp: true,
     imagesToKeep: 10,
     targetTimeoutMinutes: 360,
+    drillEnabled: true,
+    drillSchedule: "cron(0 6 * * ? *)",
+    drillCpu: 1024,
+    drillMemory: 4096,
+    drillEphemeralStorageGiB: 50,
+    drillStaleAfterHours: 50,
+    drillMaxRowLossPercent: 10,
   });
   expect(c.targets[0]).toMatchObject({ port: 5432, sslmode: "require" });
   expect(c.targets.map(secretKeyOf)).toEqual(["app-password", "events-uri"]);
@@ -103,6 +110,10 @@ it.each([
   [{ bucketName: "acme-db-backups", bucketKmsKeyArn: "1234abcd-12ab-34cd-56ef-1234567890ab" }, "`aws s3api get-bucket-encryption --bucket acme-db-backups` shows the bucket's key"],
   [{ bucketName: "acme-db-backups", kmsEncryption: "true" }, "db-backup:kmsEncryption: only encrypts the bucket this stack creates; bucket 'acme-db-backups' keeps its own settings: if it uses SSE-KMS, set bucketKmsKeyArn to its key instead"],
   [{ staleAfterHours: "169" }, "db-backup:staleAfterHours: '169' must be a whole number from 2 to 168"],
+  [{ drillSchedule: "daily" }, "db-backup:drillSchedule: 'daily' is not a rate(...) or cron(...) expression"],
+  [{ drillCpu: "1024", drillMemory: "1024" }, "db-backup:drillMemory: 1024 MiB does not go with drillCpu 1024 on Fargate"],
+  [{ drillEphemeralStorageGiB: "20" }, "db-backup:drillEphemeralStorageGiB: '20' must be a whole number from 21 to 200"],
+  [{ drillMaxRowLossPercent: "101" }, "db-backup:drillMaxRowLossPercent: '101' must be a whole number from 0 to 100"],
   [{ vpcId: "vpc-1" }, "db-backup:subnetIds: vpcId and subnetIds go together"],
   [{ vpcId: "vpc-1", subnetIds: '["sn-1"]' }, "db-backup:subnetIds: must be a list of subnet IDs"],
 ])("refuses %j", (over, message) => {
