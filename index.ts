@@ -29,3 +29,6 @@ export const scheduleName = backup.scheduleName;
 export const imageRef = backup.imageRef;
 export const alertTopicArn = backup.alertTopicArn;
 export const runTaskCommand = backup.runTaskCommand;
+export const drillTaskDefinitionArn = backup.drillTaskDefinitionArn;
+export const drillScheduleName = backup.drillScheduleName;
+export const drillRunTaskCommand = backup.drillRunTaskCommand;

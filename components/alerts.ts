@@ -4,18 +4,24 @@
  * CloudWatch's documented behaviour to them; scheduledBackup.ts only wires them to resources.
  */
 
+/** The stage's two task families: the scheduled backup and the verifier's restore drill. */
+export type TaskKind = "backup" | "drill";
+
 export interface FailureRuleInputs {
   stage: string;
   clusterArn: string;
   clusterName: string;
-  /** `arn:…:task-definition/<family>:`, so every revision of the family matches. */
-  taskDefinitionFamilyArnPrefix: string;
+  /** Per task kind, `arn:…:task-definition/<family>:`, so every revision of the family matches. */
+  taskDefinitionFamilyArnPrefixes: Record<TaskKind, string>;
   region: string;
   logGroupName: string;
 }
 
-/** The kinds of failure rule, fixed before any ARN is known (scheduledBackup.ts names a resource after each). */
-export const failureRuleIds = ["task-failed", "task-not-started"] as const;
+/**
+ * The kinds of failure rule, fixed before any ARN is known (scheduledBackup.ts names a resource after
+ * each). A failed drill alerts as a failed backup does, by rules of its own so that the text can say which.
+ */
+export const failureRuleIds = ["task-failed", "task-not-started", "drill-failed", "drill-not-started"] as const;
 
 export interface FailureRule {
   /** Suffix of the rule's and the target's resource names. */
@@ -37,9 +43,22 @@ function stringTemplate(text: string): string {
   return JSON.stringify(text);
 }
 
+/** How each kind of task is named in its alerts, and what its failure means. */
+const taskWords: Record<TaskKind, { ids: [FailureRule["id"], FailureRule["id"]]; task: string; failed: string; noRun: string; startFailures: string }> = {
+  backup: { ids: ["task-failed", "task-not-started"], task: "backup task", failed: "a target failed, or the task was killed", noRun: "no backup was made", startFailures: "image pull, secrets, network" },
+  drill: {
+    ids: ["drill-failed", "drill-not-started"],
+    task: "restore drill task",
+    failed: "a backup did not restore, lost tables or rows, or the task was killed",
+    noRun: "no restore drill was run",
+    // The verifier task has no secrets to fetch.
+    startFailures: "image pull, network",
+  },
+};
+
 /**
- * One rule per kind of failure, so that every variable a template uses is present in every event the
- * rule matches. EventBridge's input transformation documents two traps ("Amazon EventBridge input
+ * One rule per kind of failure and kind of task, so that every variable a template uses is present in
+ * every event the rule matches. EventBridge's input transformation documents two traps ("Amazon EventBridge input
  * transformation", common issues, https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html):
  * a variable whose path is absent from the event "isn't created and won't appear in the output" (a task
  * that never started has no exit code, which left "exit code )" in the old single text), and "EventBridge
@@ -50,41 +69,47 @@ function stringTemplate(text: string): string {
  * and that cannot hold a quote (a task ARN, an integer); the free-text stoppedReason is not copied into
  * the text but named with the command that shows it, as ECS keeps a stopped task for at least an hour
  * ("Checking stopped tasks for errors", Amazon ECS Developer Guide,
- * https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-errors.html).
+ * https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-errors.html). ECS sends the
+ * same task state change events for every task of the cluster, whatever its family ("Amazon ECS task
+ * state change events", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_task_events.html),
+ * so the family's ARN prefix tells a backup from a drill.
  */
 export function taskFailureRules(i: FailureRuleInputs): FailureRule[] {
-  const stopped = {
-    clusterArn: [i.clusterArn],
-    taskDefinitionArn: [{ prefix: i.taskDefinitionFamilyArnPrefix }],
-    lastStatus: ["STOPPED"],
-  };
-  const envelope = (detail: Record<string, unknown>) => ({ source: ["aws.ecs"], "detail-type": ["ECS Task State Change"], detail: { ...stopped, ...detail } });
   const describe = `aws ecs describe-tasks --region ${i.region} --cluster ${i.clusterName} --tasks <task>`;
-  return [
-    {
-      id: "task-failed",
-      description: `db-backup ${i.stage}: a backup task's container exited with a non-zero code (a target failed, or the task was killed)`,
-      // The task has one container (components/taskDefinition.ts), so the exit code that matched is containers[0]'s.
-      pattern: envelope({ containers: { exitCode: [{ "anything-but": 0 }] } }),
-      inputPaths: { task: "$.detail.taskArn", exitCode: "$.detail.containers[0].exitCode" },
-      inputTemplate: stringTemplate(
-        `db-backup ${i.stage}: backup task <task> failed: its container exited with code <exitCode>. ` +
-          `The task's log says which target failed and why: CloudWatch log group ${i.logGroupName}. ` +
-          `Stop details: ${describe}`,
-      ),
-    },
-    {
-      id: "task-not-started",
-      description: `db-backup ${i.stage}: a backup task failed to start (no backup was made)`,
-      pattern: envelope({ stopCode: ["TaskFailedToStart"] }),
-      inputPaths: { task: "$.detail.taskArn" },
-      inputTemplate: stringTemplate(
-        `db-backup ${i.stage}: backup task <task> failed to start (ECS stop code TaskFailedToStart), so no backup was made. ` +
-          `ECS gives the reason (image pull, secrets, network) as the task's stoppedReason for at least an hour: ` +
-          `${describe} --query tasks[0].stoppedReason`,
-      ),
-    },
-  ];
+  return (Object.keys(taskWords) as TaskKind[]).flatMap((kind): FailureRule[] => {
+    const words = taskWords[kind];
+    const stopped = {
+      clusterArn: [i.clusterArn],
+      taskDefinitionArn: [{ prefix: i.taskDefinitionFamilyArnPrefixes[kind] }],
+      lastStatus: ["STOPPED"],
+    };
+    const envelope = (detail: Record<string, unknown>) => ({ source: ["aws.ecs"], "detail-type": ["ECS Task State Change"], detail: { ...stopped, ...detail } });
+    return [
+      {
+        id: words.ids[0],
+        description: `db-backup ${i.stage}: a ${words.task}'s container exited with a non-zero code (${words.failed})`,
+        // Each task has one container (components/taskDefinition.ts), so the exit code that matched is containers[0]'s.
+        pattern: envelope({ containers: { exitCode: [{ "anything-but": 0 }] } }),
+        inputPaths: { task: "$.detail.taskArn", exitCode: "$.detail.containers[0].exitCode" },
+        inputTemplate: stringTemplate(
+          `db-backup ${i.stage}: ${words.task} <task> failed: its container exited with code <exitCode>. ` +
+            `The task's log says which target failed and why: CloudWatch log group ${i.logGroupName}. ` +
+            `Stop details: ${describe}`,
+        ),
+      },
+      {
+        id: words.ids[1],
+        description: `db-backup ${i.stage}: a ${words.task} failed to start (${words.noRun})`,
+        pattern: envelope({ stopCode: ["TaskFailedToStart"] }),
+        inputPaths: { task: "$.detail.taskArn" },
+        inputTemplate: stringTemplate(
+          `db-backup ${i.stage}: ${words.task} <task> failed to start (ECS stop code TaskFailedToStart), so ${words.noRun}. ` +
+            `ECS gives the reason (${words.startFailures}) as the task's stoppedReason for at least an hour: ` +
+            `${describe} --query tasks[0].stoppedReason`,
+        ),
+      },
+    ];
+  });
 }
 
 /** How a metric alarm evaluates: the fields of aws.cloudwatch.MetricAlarm that decide its state. */

@@ -4,6 +4,8 @@
  * ecr:GetAuthorizationToken, which AWS defines on no resource.
  */
 
+import type { Engine } from "../image/src/contract";
+
 export interface Statement {
   Sid: string;
   Effect: "Allow" | "Deny";
@@ -35,17 +37,23 @@ export function assumeRolePolicy(service: string, accountId: string): PolicyDocu
 export interface ExecutionRoleInputs {
   repositoryArn: string;
   logGroupArn: string;
+  /** The task's SSM parameters; none for the verifier task, whose role then reads no parameter at all. */
   parameterArns: string[];
 }
 
-/** What ECS needs to start the task: pull its image, write its logs, read exactly its own secrets. */
+/**
+ * What ECS needs to start a task: pull its image, write its logs, read exactly its own secrets. The backup
+ * and the verifier task each have their own execution role built here: the verifier has no secret, so
+ * its role has no SSM grant (IAM also refuses a statement with an empty Resource).
+ */
 export function executionRolePolicy(i: ExecutionRoleInputs): PolicyDocument {
-  return doc(
+  const statements: Statement[] = [
     { Sid: "EcrLogin", Effect: "Allow", Action: "ecr:GetAuthorizationToken", Resource: "*" },
     { Sid: "PullImage", Effect: "Allow", Action: ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], Resource: i.repositoryArn },
     { Sid: "WriteLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: `${i.logGroupArn}:log-stream:*` },
-    { Sid: "ReadOwnSecrets", Effect: "Allow", Action: "ssm:GetParameters", Resource: i.parameterArns },
-  );
+  ];
+  if (i.parameterArns.length > 0) statements.push({ Sid: "ReadOwnSecrets", Effect: "Allow", Action: "ssm:GetParameters", Resource: i.parameterArns });
+  return doc(...statements);
 }
 
 /**
@@ -80,8 +88,8 @@ export function kmsKeyRegion(keyArn: string): string {
  * For an existing bucket ("unknown") both are allowed: its owner may turn the Bucket Key on or off at any
  * time, and a config flag restating it would be one more thing to get wrong. This widens nothing the task
  * can do: kms:ViaService keeps every use of the key inside S3, and S3 only asks KMS for the requests the
- * task role may make (PutObject under its stage's prefix); the bucket's ARN is the only context S3 sends
- * with a Bucket Key, whoever asks.
+ * role may make (the backup's PutObject under its engines' prefixes, the verifier's reads of its stage and
+ * writes of drill records); the bucket's ARN is the only context S3 sends with a Bucket Key, whoever asks.
  */
 export function s3EncryptionContexts(bucketArn: string, stage: string, bucketKey: BucketKeySetting): string[] {
   const objects = `${bucketArn}/${stage}/*`;
@@ -91,49 +99,97 @@ export function s3EncryptionContexts(bucketArn: string, stage: string, bucketKey
 }
 
 /**
- * What the backup itself may do: write new objects under its own stage's prefix, and abort the
- * multipart uploads it started. No read, no delete, no list, no other prefix, no other bucket.
+ * The prefixes the backup writes under, one per engine (image/src/keys.ts backupKey:
+ * `<stage>/<engine>/<name>/…`). A record, so that a new engine fails the type check here until its
+ * prefix is granted.
+ */
+const enginePrefixes: Record<Engine, string> = { postgres: "postgres", mongodb: "mongodb" };
+
+/** Where the verifier writes its drill records (image/src/keys.ts drillKey: `<stage>/drills/<name>/…`). */
+export const drillsPrefix = "drills";
+
+/**
+ * The KMS grant a role needs for the S3 requests it may make on an SSE-KMS bucket: only through S3 in the
+ * key's region, which is the bucket's (S3 requires the key in the bucket's region, "Protecting Data Using
+ * Server-Side Encryption with AWS KMS (SSE-KMS)"; kms:ViaService names S3 as s3.<region>.amazonaws.com,
+ * AWS KMS Developer Guide, "AWS KMS condition keys",
+ * https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service),
+ * and only with the encryption context S3 sends for this stage's objects (s3EncryptionContexts). S3 asks
+ * KMS only for requests the role's S3 statements allow, so those decide what is read or written.
+ */
+function encryptThroughS3(i: TaskRoleInputs, actions: string[]): Statement[] {
+  if (!i.kms) return [];
+  return [{
+    Sid: "EncryptThroughS3",
+    Effect: "Allow",
+    Action: actions,
+    Resource: i.kms.keyArn,
+    Condition: {
+      StringEquals: { "kms:ViaService": `s3.${kmsKeyRegion(i.kms.keyArn)}.amazonaws.com` },
+      StringLike: { "kms:EncryptionContext:aws:s3:arn": s3EncryptionContexts(i.bucketArn, i.stage, i.kms.bucketKey) },
+    },
+  }];
+}
+
+/**
+ * What the backup itself may do: write new objects under its own stage's engine prefixes, and abort the
+ * multipart uploads it started. No read, no delete, no list, no other prefix (the verifier's drill
+ * records under `<stage>/drills/` included: a backup cannot forge a proof of its own restore), no other
+ * bucket. Multipart uploads to an SSE-KMS bucket need Decrypt too (S3 reads the data key back to join parts).
  */
 export function taskRolePolicy(i: TaskRoleInputs): PolicyDocument {
-  const statements: Statement[] = [
-    { Sid: "WriteOwnStageBackups", Effect: "Allow", Action: ["s3:PutObject", "s3:AbortMultipartUpload"], Resource: `${i.bucketArn}/${i.stage}/*` },
-  ];
-  if (i.kms) {
-    // Multipart uploads to an SSE-KMS bucket need Decrypt too (S3 reads the data key back to join parts).
-    // Only through S3 in the key's region, which is the bucket's: S3 requires the key in the bucket's
-    // region ("Protecting Data Using Server-Side Encryption with AWS KMS (SSE-KMS)"), and kms:ViaService
-    // names S3 as s3.<region>.amazonaws.com (AWS KMS Developer Guide, "AWS KMS condition keys",
-    // https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service).
-    statements.push({
-      Sid: "EncryptThroughS3",
+  return doc(
+    {
+      Sid: "WriteOwnStageBackups",
       Effect: "Allow",
-      Action: ["kms:GenerateDataKey", "kms:Decrypt"],
-      Resource: i.kms.keyArn,
-      Condition: {
-        StringEquals: { "kms:ViaService": `s3.${kmsKeyRegion(i.kms.keyArn)}.amazonaws.com` },
-        StringLike: { "kms:EncryptionContext:aws:s3:arn": s3EncryptionContexts(i.bucketArn, i.stage, i.kms.bucketKey) },
-      },
-    });
-  }
-  return doc(...statements);
+      Action: ["s3:PutObject", "s3:AbortMultipartUpload"],
+      Resource: Object.values(enginePrefixes).map((engine) => `${i.bucketArn}/${i.stage}/${engine}/*`),
+    },
+    ...encryptThroughS3(i, ["kms:GenerateDataKey", "kms:Decrypt"]),
+  );
+}
+
+/**
+ * What the verifier (the restore drill) may do: list and read its own stage's backups, and write its
+ * drill records under `<stage>/drills/`. It may not write a backup, delete anything, or see another stage.
+ * ListBucket is a bucket action, so the stage is enforced on the request's `prefix` through `s3:prefix`:
+ * a listing without a prefix, or with another stage's, is refused (the IAM User Guide's home-directory
+ * example grants the bucket's root listing only by allowing `""` explicitly: "Amazon S3: Allows IAM users
+ * access to their S3 home directory, programmatically and in the console",
+ * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_examples_s3_home-directory-console.html).
+ * KMS: Decrypt to read SSE-KMS objects, GenerateDataKey to write a drill record (a single PutObject).
+ */
+export function verifierRolePolicy(i: TaskRoleInputs): PolicyDocument {
+  return doc(
+    { Sid: "ListOwnStage", Effect: "Allow", Action: "s3:ListBucket", Resource: i.bucketArn, Condition: { StringLike: { "s3:prefix": `${i.stage}/*` } } },
+    { Sid: "ReadOwnStage", Effect: "Allow", Action: "s3:GetObject", Resource: `${i.bucketArn}/${i.stage}/*` },
+    { Sid: "WriteDrillRecords", Effect: "Allow", Action: "s3:PutObject", Resource: `${i.bucketArn}/${i.stage}/${drillsPrefix}/*` },
+    ...encryptThroughS3(i, ["kms:Decrypt", "kms:GenerateDataKey"]),
+  );
 }
 
 export interface SchedulerRoleInputs {
   region: string;
   accountId: string;
   partition: string;
+  /** The one task family this schedule starts. */
   family: string;
   clusterArn: string;
+  /** The roles of that family's task definition, the only ones the scheduler may pass. */
   executionRoleArn: string;
   taskRoleArn: string;
   deadLetterQueueArn: string;
 }
 
-/** What EventBridge Scheduler may do: run this task family on this cluster, pass its two roles, use its DLQ. */
+/**
+ * What EventBridge Scheduler may do for one schedule: run one task family on this cluster, pass that
+ * family's two roles, use the dead-letter queue. The backup and the drill schedule each have a role of
+ * their own built here, so neither can start the other's task or hand it the other's roles.
+ */
 export function schedulerRolePolicy(i: SchedulerRoleInputs): PolicyDocument {
   const family = `arn:${i.partition}:ecs:${i.region}:${i.accountId}:task-definition/${i.family}:*`;
   return doc(
-    { Sid: "RunBackupTask", Effect: "Allow", Action: "ecs:RunTask", Resource: family, Condition: { ArnEquals: { "ecs:cluster": i.clusterArn } } },
+    { Sid: "RunTask", Effect: "Allow", Action: "ecs:RunTask", Resource: family, Condition: { ArnEquals: { "ecs:cluster": i.clusterArn } } },
     {
       Sid: "TagStartedTask",
       Effect: "Allow",

@@ -12,8 +12,23 @@ import {
   executionRolePolicy,
   schedulerRolePolicy,
   taskRolePolicy,
+  verifierRolePolicy,
 } from "./policies";
-import { buildContainerDefinitions, scratchVolume } from "./taskDefinition";
+import { buildContainerDefinitions, buildDrillContainerDefinitions, fargateTaskShape, runTaskCommand } from "./taskDefinition";
+
+/** One scheduled task family: the backup's or the restore drill's. */
+interface ScheduledTask {
+  /** Prefix of the schedule's and its scheduler role's resource names. */
+  id: string;
+  /** What the task is, in descriptions. */
+  what: string;
+  expression: string;
+  enabled: boolean;
+  family: string;
+  taskDefinition: aws.ecs.TaskDefinition;
+  executionRole: aws.iam.Role;
+  taskRole: aws.iam.Role;
+}
 
 export interface ScheduledBackupArgs {
   /** The validated stack configuration (components/config.ts); its defaults are applied there. */
@@ -27,7 +42,9 @@ export interface ScheduledBackupArgs {
 /**
  * One stage's scheduled backup: the image in ECR, an ECS cluster and Fargate task definition, its
  * secrets in SSM Parameter Store, the log group, least-privilege roles, an EventBridge Scheduler
- * schedule with retries and a dead-letter queue, the backup bucket, and alerts for every failure.
+ * schedule with retries and a dead-letter queue, the backup bucket, and alerts for every failure; and
+ * beside it the verifier: a task definition of the same image that restores the latest backups for real
+ * (`drill`), with its own roles and schedule.
  */
 export class ScheduledBackup extends pulumi.ComponentResource {
   /** Name of the bucket the backups are written to. */
@@ -46,6 +63,12 @@ export class ScheduledBackup extends pulumi.ComponentResource {
   public readonly alertTopicArn: pulumi.Output<string>;
   /** A ready `aws ecs run-task …` command that starts a backup now, with the schedule's network settings. */
   public readonly runTaskCommand: pulumi.Output<string>;
+  /** ARN of the current revision of the verifier's (restore drill) task definition. */
+  public readonly drillTaskDefinitionArn: pulumi.Output<string>;
+  /** Name of the EventBridge Scheduler schedule of the restore drills. */
+  public readonly drillScheduleName: pulumi.Output<string>;
+  /** A ready `aws ecs run-task …` command that starts a restore drill now, with the schedule's network settings. */
+  public readonly drillRunTaskCommand: pulumi.Output<string>;
 
   constructor(name: string, args: ScheduledBackupArgs, opts?: pulumi.ComponentResourceOptions) {
     super("db-backup:index:ScheduledBackup", name, {}, opts);
@@ -154,44 +177,53 @@ export class ScheduledBackup extends pulumi.ComponentResource {
     }, parent));
     const secretArns = pulumi.all(parameters.map((p) => p.arn)).apply((arns) => Object.fromEntries(cfg.targets.map((t, i) => [t.name, arns[i]])));
 
-    // Roles.
-    const executionRole = new aws.iam.Role(`${name}-execution`, {
-      description: `db-backup ${cfg.stage}: lets ECS pull the image, write logs and read the task's secrets`,
-      assumeRolePolicy: trustedBy("ecs-tasks.amazonaws.com"),
-      tags,
-    }, parent);
-    new aws.iam.RolePolicy(`${name}-execution`, {
-      role: executionRole.id,
-      policy: pulumi.jsonStringify(pulumi.all([repository.arn, logGroup.arn, pulumi.all(parameters.map((p) => p.arn))])
-        .apply(([repositoryArn, logGroupArn, parameterArns]) => executionRolePolicy({ repositoryArn, logGroupArn, parameterArns }))),
-    }, parent);
-    const taskRole = new aws.iam.Role(`${name}-task`, {
-      description: `db-backup ${cfg.stage}: lets the backup write new objects under ${cfg.stage}/ and nothing else`,
-      assumeRolePolicy: trustedBy("ecs-tasks.amazonaws.com"),
-      tags,
-    }, parent);
-    new aws.iam.RolePolicy(`${name}-task`, {
-      role: taskRole.id,
-      policy: pulumi.jsonStringify(pulumi.all([bucketArn, kmsKeyArn]).apply(([arn, key]) =>
-        taskRolePolicy({ bucketArn: arn, stage: cfg.stage, kms: key ? { keyArn: key, bucketKey } : undefined }))),
-    }, parent);
+    // Roles: the backup's and the verifier's, each with an execution role of its own (the verifier's reads no secret).
+    const executionRole = (id: string, description: string, parameterArns: pulumi.Input<string>[]) => {
+      const role = new aws.iam.Role(id, {
+        description,
+        assumeRolePolicy: trustedBy("ecs-tasks.amazonaws.com"),
+        tags,
+      }, parent);
+      new aws.iam.RolePolicy(id, {
+        role: role.id,
+        policy: pulumi.jsonStringify(pulumi.all([repository.arn, logGroup.arn, pulumi.all(parameterArns)])
+          .apply(([repositoryArn, logGroupArn, arns]) => executionRolePolicy({ repositoryArn, logGroupArn, parameterArns: arns }))),
+      }, parent);
+      return role;
+    };
+    const s3Role = (id: string, description: string, policy: typeof taskRolePolicy) => {
+      const role = new aws.iam.Role(id, { description, assumeRolePolicy: trustedBy("ecs-tasks.amazonaws.com"), tags }, parent);
+      new aws.iam.RolePolicy(id, {
+        role: role.id,
+        policy: pulumi.jsonStringify(pulumi.all([bucketArn, kmsKeyArn]).apply(([arn, key]) =>
+          policy({ bucketArn: arn, stage: cfg.stage, kms: key ? { keyArn: key, bucketKey } : undefined }))),
+      }, parent);
+      return role;
+    };
+    const backupExecutionRole = executionRole(`${name}-execution`, `db-backup ${cfg.stage}: lets ECS pull the image, write logs and read the task's secrets`, parameters.map((p) => p.arn));
+    const taskRole = s3Role(`${name}-task`, `db-backup ${cfg.stage}: lets the backup write new objects under ${cfg.stage}/<engine>/ and nothing else`, taskRolePolicy);
+    const drillExecutionRole = executionRole(`${name}-drill-execution`, `db-backup ${cfg.stage}: lets ECS pull the image and write the restore drill's logs (no secrets)`, []);
+    const drillRole = s3Role(`${name}-drill`, `db-backup ${cfg.stage}: lets the restore drill list and read ${cfg.stage}/ and write under ${cfg.stage}/drills/, nothing else`, verifierRolePolicy);
 
-    // Task definition.
+    // Task definitions: the backup, and the verifier (the restore drill), sized for a restore.
     const family = name;
     const taskDefinition = new aws.ecs.TaskDefinition(`${name}-task`, {
       family,
-      requiresCompatibilities: ["FARGATE"],
-      networkMode: "awsvpc",
-      cpu: String(cfg.cpu),
-      memory: String(cfg.memory),
-      // Without the parameter Fargate gives 20 GiB; it accepts 21-200 ("Bind mount examples for Amazon ECS").
-      ephemeralStorage: cfg.ephemeralStorageGiB > 20 ? { sizeInGib: cfg.ephemeralStorageGiB } : undefined,
-      runtimePlatform: { operatingSystemFamily: "LINUX", cpuArchitecture: cfg.architecture === "arm64" ? "ARM64" : "X86_64" },
-      executionRoleArn: executionRole.arn,
+      ...fargateTaskShape(cfg),
+      executionRoleArn: backupExecutionRole.arn,
       taskRoleArn: taskRole.arn,
-      volumes: [{ name: scratchVolume }],
       containerDefinitions: pulumi.jsonStringify(pulumi.all([this.imageRef, bucketName, region, logGroup.name, secretArns])
         .apply(([imageRef, bucket, reg, group, arns]) => buildContainerDefinitions({ config: cfg, image: imageRef, bucket, region: reg, logGroup: group, secretArns: arns }))),
+      tags,
+    }, parent);
+    const drillFamily = `${name}-drill`;
+    const drillTaskDefinition = new aws.ecs.TaskDefinition(`${name}-drill`, {
+      family: drillFamily,
+      ...fargateTaskShape({ cpu: cfg.drillCpu, memory: cfg.drillMemory, ephemeralStorageGiB: cfg.drillEphemeralStorageGiB, architecture: cfg.architecture }),
+      executionRoleArn: drillExecutionRole.arn,
+      taskRoleArn: drillRole.arn,
+      containerDefinitions: pulumi.jsonStringify(pulumi.all([this.imageRef, bucketName, region, logGroup.name])
+        .apply(([imageRef, bucket, reg, group]) => buildDrillContainerDefinitions({ config: cfg, image: imageRef, bucket, region: reg, logGroup: group }))),
       tags,
     }, parent);
 
@@ -208,41 +240,53 @@ export class ScheduledBackup extends pulumi.ComponentResource {
       tags,
     }, parent);
 
-    // Schedule: EventBridge Scheduler, in the stage's time zone, with retries and a dead-letter queue.
+    // Schedules: EventBridge Scheduler, in the stage's time zone, with retries and one dead-letter queue.
+    // Each schedule has a role of its own that may start only its family and pass only that family's roles.
     const deadLetters = new aws.sqs.Queue(`${name}-schedule-dlq`, { messageRetentionSeconds: 14 * 24 * 3600, sqsManagedSseEnabled: true, tags }, parent);
-    const schedulerRole = new aws.iam.Role(`${name}-scheduler`, {
-      description: `db-backup ${cfg.stage}: lets EventBridge Scheduler start the backup task`,
-      assumeRolePolicy: trustedBy("scheduler.amazonaws.com"),
-      tags,
-    }, parent);
-    new aws.iam.RolePolicy(`${name}-scheduler`, {
-      role: schedulerRole.id,
-      policy: pulumi.jsonStringify(pulumi.all([region, identity.accountId, partition, cluster.arn, executionRole.arn, taskRole.arn, deadLetters.arn])
-        .apply(([reg, accountId, part, clusterArn, executionRoleArn, taskRoleArn, deadLetterQueueArn]) =>
-          schedulerRolePolicy({ region: reg, accountId, partition: part, family, clusterArn, executionRoleArn, taskRoleArn, deadLetterQueueArn }))),
-    }, parent);
-    const schedule = new aws.scheduler.Schedule(`${name}-schedule`, {
-      description: `db-backup ${cfg.stage}: ${cfg.schedule} (${cfg.scheduleTimezone})`,
-      scheduleExpression: cfg.schedule,
-      scheduleExpressionTimezone: cfg.scheduleTimezone,
-      state: cfg.scheduleEnabled ? "ENABLED" : "DISABLED",
-      flexibleTimeWindow: { mode: "OFF" },
-      target: {
-        arn: cluster.arn,
-        roleArn: schedulerRole.arn,
-        ecsParameters: {
-          taskDefinitionArn: taskDefinition.arn,
-          launchType: "FARGATE",
-          platformVersion: "LATEST",
-          taskCount: 1,
-          enableEcsManagedTags: true,
-          propagateTags: "TASK_DEFINITION",
-          networkConfiguration: { subnets: subnetIds, securityGroups: [securityGroup.id], assignPublicIp: cfg.assignPublicIp },
+    const network = { subnets: subnetIds, securityGroups: [securityGroup.id], assignPublicIp: cfg.assignPublicIp };
+    const scheduleTask = (t: ScheduledTask) => {
+      const schedulerRole = new aws.iam.Role(`${t.id}-scheduler`, {
+        description: `db-backup ${cfg.stage}: lets EventBridge Scheduler start the ${t.what}`,
+        assumeRolePolicy: trustedBy("scheduler.amazonaws.com"),
+        tags,
+      }, parent);
+      new aws.iam.RolePolicy(`${t.id}-scheduler`, {
+        role: schedulerRole.id,
+        policy: pulumi.jsonStringify(pulumi.all([region, identity.accountId, partition, cluster.arn, t.executionRole.arn, t.taskRole.arn, deadLetters.arn])
+          .apply(([reg, accountId, part, clusterArn, executionRoleArn, taskRoleArn, deadLetterQueueArn]) =>
+            schedulerRolePolicy({ region: reg, accountId, partition: part, family: t.family, clusterArn, executionRoleArn, taskRoleArn, deadLetterQueueArn }))),
+      }, parent);
+      return new aws.scheduler.Schedule(`${t.id}-schedule`, {
+        description: `db-backup ${cfg.stage}: ${t.what}, ${t.expression} (${cfg.scheduleTimezone})`,
+        scheduleExpression: t.expression,
+        scheduleExpressionTimezone: cfg.scheduleTimezone,
+        state: t.enabled ? "ENABLED" : "DISABLED",
+        flexibleTimeWindow: { mode: "OFF" },
+        target: {
+          arn: cluster.arn,
+          roleArn: schedulerRole.arn,
+          ecsParameters: {
+            taskDefinitionArn: t.taskDefinition.arn,
+            launchType: "FARGATE",
+            platformVersion: "LATEST",
+            taskCount: 1,
+            enableEcsManagedTags: true,
+            propagateTags: "TASK_DEFINITION",
+            networkConfiguration: network,
+          },
+          retryPolicy: { maximumRetryAttempts: cfg.retryAttempts, maximumEventAgeInSeconds: cfg.retryWindowSeconds },
+          deadLetterConfig: { arn: deadLetters.arn },
         },
-        retryPolicy: { maximumRetryAttempts: cfg.retryAttempts, maximumEventAgeInSeconds: cfg.retryWindowSeconds },
-        deadLetterConfig: { arn: deadLetters.arn },
-      },
-    }, parent);
+      }, parent);
+    };
+    const schedule = scheduleTask({
+      id: name, what: "backup task", expression: cfg.schedule, enabled: cfg.scheduleEnabled,
+      family, taskDefinition, executionRole: backupExecutionRole, taskRole,
+    });
+    const drillSchedule = scheduleTask({
+      id: `${name}-drill`, what: "restore drill task", expression: cfg.drillSchedule, enabled: cfg.drillEnabled,
+      family: drillFamily, taskDefinition: drillTaskDefinition, executionRole: drillExecutionRole, taskRole: drillRole,
+    });
 
     // Alerts: a failed or unstartable task, a schedule that could not start it, and no success for too long.
     const alerts = new aws.sns.Topic(`${name}-alerts`, { tags }, parent);
@@ -251,7 +295,10 @@ export class ScheduledBackup extends pulumi.ComponentResource {
         stage: cfg.stage,
         clusterArn,
         clusterName,
-        taskDefinitionFamilyArnPrefix: `arn:${part}:ecs:${reg}:${account}:task-definition/${family}:`,
+        taskDefinitionFamilyArnPrefixes: {
+          backup: `arn:${part}:ecs:${reg}:${account}:task-definition/${family}:`,
+          drill: `arn:${part}:ecs:${reg}:${account}:task-definition/${drillFamily}:`,
+        },
         region: reg,
         logGroupName,
       }));
@@ -269,7 +316,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
         inputTransformer: { inputPaths: rule.inputPaths, inputTemplate: rule.inputTemplate },
       }, parent);
       new aws.cloudwatch.MetricAlarm(`${name}-${id}-undelivered`, {
-        alarmDescription: `db-backup ${cfg.stage}: EventBridge could not deliver a '${id}' alert to the alerts topic (a backup task failed; see the task's log)`,
+        alarmDescription: `db-backup ${cfg.stage}: EventBridge could not deliver a '${id}' alert to the alerts topic (a ${id.startsWith("drill") ? "restore drill" : "backup"} task failed; see the task's log)`,
         namespace: "AWS/Events",
         metricName: "FailedInvocations",
         dimensions: { RuleName: eventRule.name },
@@ -288,7 +335,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
       new aws.sns.TopicSubscription(`${name}-alerts-email`, { topic: alerts.arn, protocol: "email", endpoint: cfg.alertEmail }, parent);
     }
     new aws.cloudwatch.MetricAlarm(`${name}-schedule-dlq`, {
-      alarmDescription: `db-backup ${cfg.stage}: the scheduler could not start the backup task (see the dead-letter queue)`,
+      alarmDescription: `db-backup ${cfg.stage}: the scheduler could not start the backup or the restore drill task (see the dead-letter queue)`,
       namespace: "AWS/SQS",
       metricName: "ApproximateNumberOfMessagesVisible",
       dimensions: { QueueName: deadLetters.name },
@@ -317,7 +364,12 @@ export class ScheduledBackup extends pulumi.ComponentResource {
     this.logGroupName = logGroup.name;
     this.scheduleName = schedule.name;
     this.alertTopicArn = alerts.arn;
-    this.runTaskCommand = pulumi.interpolate`aws ecs run-task --region ${region} --cluster ${cluster.name} --task-definition ${taskDefinition.arn} --launch-type FARGATE --count 1 --network-configuration 'awsvpcConfiguration={subnets=[${subnetIds.apply((ids) => ids.join(","))}],securityGroups=[${securityGroup.id}],assignPublicIp=${cfg.assignPublicIp ? "ENABLED" : "DISABLED"}}'`;
+    const runNow = (td: aws.ecs.TaskDefinition) => pulumi.all([region, cluster.name, td.arn, subnetIds, securityGroup.id])
+      .apply(([reg, clusterName, taskDefinitionArn, subnets, group]) => runTaskCommand({ region: reg, cluster: clusterName, taskDefinitionArn, subnets, securityGroup: group, assignPublicIp: cfg.assignPublicIp }));
+    this.runTaskCommand = runNow(taskDefinition);
+    this.drillTaskDefinitionArn = drillTaskDefinition.arn;
+    this.drillScheduleName = drillSchedule.name;
+    this.drillRunTaskCommand = runNow(drillTaskDefinition);
 
     this.registerOutputs({
       bucketName: this.bucketName,
@@ -328,6 +380,9 @@ export class ScheduledBackup extends pulumi.ComponentResource {
       imageRef: this.imageRef,
       alertTopicArn: this.alertTopicArn,
       runTaskCommand: this.runTaskCommand,
+      drillTaskDefinitionArn: this.drillTaskDefinitionArn,
+      drillScheduleName: this.drillScheduleName,
+      drillRunTaskCommand: this.drillRunTaskCommand,
     });
   }
 }

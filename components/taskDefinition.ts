@@ -3,7 +3,7 @@
  * wires ARNs into them (see pulumi-awsx's buildTaskDefinitionArgs for the same split).
  */
 
-import { secretEnvName, type StackEnvironment, type Target } from "../image/src/contract";
+import { secretEnvName, type DrillEnvironment, type StackEnvironment, type Target } from "../image/src/contract";
 import type { StackConfig, TargetConfig } from "./config";
 
 /**
@@ -32,6 +32,8 @@ export function runnerTargets(targets: TargetConfig[]): Target[] {
 }
 
 export const containerName = "backup";
+/** The verifier task's one container, and the runner command it runs (image/src/cli.ts). */
+export const drillContainerName = "drill";
 /** The runner's user in the image (Dockerfile: USER 10001). */
 export const runnerUser = "10001:10001";
 export const scratchVolume = "tmp";
@@ -41,12 +43,16 @@ export const scratchVolume = "tmp";
  */
 export const scratchPath = "/tmp";
 
-export interface ContainerInputs {
+/** What both task definitions' containers are built from. */
+export interface RunnerInputs {
   config: StackConfig;
   image: string;
   bucket: string;
   region: string;
   logGroup: string;
+}
+
+export interface ContainerInputs extends RunnerInputs {
   /** SSM parameter ARN per target name. */
   secretArns: Record<string, string>;
 }
@@ -56,9 +62,9 @@ export interface KeyValue {
   value: string;
 }
 
-/** The one container of the backup task. */
-export function buildContainerDefinitions(i: ContainerInputs): Record<string, unknown>[] {
-  const environment: StackEnvironment = {
+/** The variables both tasks share: where the stage's backups are and which targets it has. */
+function stackEnvironment(i: RunnerInputs): StackEnvironment {
+  return {
     STAGE: i.config.stage,
     S3_BUCKET: i.bucket,
     AWS_REGION: i.region,
@@ -66,29 +72,111 @@ export function buildContainerDefinitions(i: ContainerInputs): Record<string, un
     BACKUP_TIMEZONE: i.config.scheduleTimezone,
     BACKUP_TARGET_TIMEOUT_SECONDS: String(i.config.targetTimeoutMinutes * 60),
   };
-  return [
-    {
-      name: containerName,
-      image: i.image,
-      essential: true,
-      user: runnerUser,
-      readonlyRootFilesystem: true,
-      // The only writable place: mongodump's private config file lives here, dumps never do.
-      mountPoints: [{ sourceVolume: scratchVolume, containerPath: scratchPath, readOnly: false }],
-      // Node as PID 1 would ignore the SIGTERM with which ECS stops a task (a PID 1 gets no default signal
-      // actions): an init process runs as PID 1 instead and forwards it to the runner, which then stops
-      // its dumps, aborts their uploads and reports each target before stopTimeout ends in SIGKILL.
-      linuxParameters: { initProcessEnabled: true },
-      environment: Object.entries(environment).map(([name, value]): KeyValue => ({ name, value })),
-      secrets: i.config.targets.map((t) => ({ name: secretEnvName(t), valueFrom: i.secretArns[t.name] })),
-      logConfiguration: {
-        logDriver: "awslogs",
-        // Blocking, whatever the account's default: since June 2025 ECS defaults to non-blocking, which
-        // drops lines when its buffer is full, and the summary lines are the only source of the metrics
-        // the stale-backup alarms watch. The runner writes a few lines a minute.
-        options: { "awslogs-group": i.logGroup, "awslogs-region": i.region, "awslogs-stream-prefix": i.config.stage, mode: "blocking" },
-      },
-      stopTimeout: 120,
+}
+
+interface RunnerContainer {
+  name: string;
+  /** The runner command; the image's CMD (backup) when absent. */
+  command?: string[];
+  environment: StackEnvironment;
+  secrets: { name: string; valueFrom: string }[];
+  /** awslogs-stream-prefix: streams are named `<prefix>/<container>/<task id>`. */
+  streamPrefix: string;
+}
+
+/** The hardening and logging both tasks' containers have; only what they run and what they are given differ. */
+function runnerContainer(i: RunnerInputs, c: RunnerContainer): Record<string, unknown> {
+  return {
+    name: c.name,
+    image: i.image,
+    essential: true,
+    ...(c.command ? { command: c.command } : {}),
+    user: runnerUser,
+    readonlyRootFilesystem: true,
+    // The only writable place: mongodump's private config file lives here, dumps never do; a drill's
+    // throwaway server keeps its files here.
+    mountPoints: [{ sourceVolume: scratchVolume, containerPath: scratchPath, readOnly: false }],
+    // Node as PID 1 would ignore the SIGTERM with which ECS stops a task (a PID 1 gets no default signal
+    // actions): an init process runs as PID 1 instead and forwards it to the runner, which then stops
+    // its dumps, aborts their uploads and reports each target before stopTimeout ends in SIGKILL.
+    linuxParameters: { initProcessEnabled: true },
+    environment: Object.entries(c.environment).map(([name, value]): KeyValue => ({ name, value })),
+    secrets: c.secrets,
+    logConfiguration: {
+      logDriver: "awslogs",
+      // Blocking, whatever the account's default: since June 2025 ECS defaults to non-blocking, which
+      // drops lines when its buffer is full, and the summary lines are the only source of the metrics
+      // the stale-backup alarms watch. The runner writes a few lines a minute.
+      options: { "awslogs-group": i.logGroup, "awslogs-region": i.region, "awslogs-stream-prefix": c.streamPrefix, mode: "blocking" },
     },
+    stopTimeout: 120,
+  };
+}
+
+/** The one container of the backup task. */
+export function buildContainerDefinitions(i: ContainerInputs): Record<string, unknown>[] {
+  return [
+    runnerContainer(i, {
+      name: containerName,
+      environment: stackEnvironment(i),
+      secrets: i.config.targets.map((t) => ({ name: secretEnvName(t), valueFrom: i.secretArns[t.name] })),
+      streamPrefix: i.config.stage,
+    }),
   ];
+}
+
+/**
+ * The one container of the verifier task: the same image and hardening, `drill` instead of `backup`, the
+ * stack's variables and the drill's threshold, and no secret at all: a drill restores into a throwaway
+ * server of its own and never connects to a source database. Its log streams have their own prefix
+ * (`<stage>-drill/drill/<task id>`) in the same log group.
+ */
+export function buildDrillContainerDefinitions(i: RunnerInputs): Record<string, unknown>[] {
+  const environment: DrillEnvironment = { ...stackEnvironment(i), DRILL_MAX_ROW_LOSS_PERCENT: String(i.config.drillMaxRowLossPercent) };
+  return [runnerContainer(i, { name: drillContainerName, command: ["drill"], environment, secrets: [], streamPrefix: `${i.config.stage}-drill` })];
+}
+
+/** A task's size and platform: what differs between the backup and the verifier task besides the container. */
+export interface TaskSize {
+  cpu: number;
+  memory: number;
+  ephemeralStorageGiB: number;
+  architecture: StackConfig["architecture"];
+}
+
+/**
+ * The Fargate settings both task definitions share, for one size. The scratch volume is a bind mount
+ * without a host path: on Fargate it lives on the task's ephemeral storage, 20 GiB unless
+ * `ephemeralStorage` asks for 21-200 ("Use bind mounts with Amazon ECS", considerations,
+ * https://docs.aws.amazon.com/AmazonECS/latest/developerguide/bind-mounts.html; "Bind mount examples for
+ * Amazon ECS", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/bind-mount-examples.html), so
+ * the size given is the room a drill's restored database has.
+ */
+export function fargateTaskShape(size: TaskSize) {
+  return {
+    requiresCompatibilities: ["FARGATE"],
+    networkMode: "awsvpc",
+    cpu: String(size.cpu),
+    memory: String(size.memory),
+    ephemeralStorage: size.ephemeralStorageGiB > 20 ? { sizeInGib: size.ephemeralStorageGiB } : undefined,
+    runtimePlatform: { operatingSystemFamily: "LINUX", cpuArchitecture: size.architecture === "arm64" ? "ARM64" : "X86_64" },
+    volumes: [{ name: scratchVolume }],
+  };
+}
+
+export interface RunTaskInputs {
+  region: string;
+  cluster: string;
+  taskDefinitionArn: string;
+  subnets: string[];
+  securityGroup: string;
+  assignPublicIp: boolean;
+}
+
+/** A ready `aws ecs run-task …` command that starts a task now, in the network its schedule uses. */
+export function runTaskCommand(i: RunTaskInputs): string {
+  return (
+    `aws ecs run-task --region ${i.region} --cluster ${i.cluster} --task-definition ${i.taskDefinitionArn} --launch-type FARGATE --count 1 ` +
+    `--network-configuration 'awsvpcConfiguration={subnets=[${i.subnets.join(",")}],securityGroups=[${i.securityGroup}],assignPublicIp=${i.assignPublicIp ? "ENABLED" : "DISABLED"}}'`
+  );
 }

@@ -144,6 +144,7 @@ export function e2eStackConfig(t: E2eTargets): { plain: Record<string, string>; 
       [ns("targets")]: JSON.stringify(targets),
       [ns("schedule")]: "rate(1 day)",
       [ns("scheduleEnabled")]: "false",
+      [ns("drillEnabled")]: "false",
       [ns("retryAttempts")]: "0",
       [ns("backupRetentionDays")]: "1",
       [ns("noncurrentRetentionDays")]: "1",

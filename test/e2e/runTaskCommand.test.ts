@@ -14,12 +14,12 @@ it("parses the runTaskCommand the program exports for an e2e stack", async () =>
   const graph = await synthesize(stage, plain);
 
   const settings = parseRunTaskCommand(graph.outputs.runTaskCommand as string);
-  const one = (type: string) => {
-    const found = graph.resources.filter((r) => r.type === type);
+  const one = (type: string, name?: string) => {
+    const found = graph.resources.filter((r) => r.type === type && (name === undefined || r.name === name));
     expect(found).toHaveLength(1);
     return found[0];
   };
-  const schedule = one("aws:scheduler/schedule:Schedule").inputs as { target: { ecsParameters: { networkConfiguration: { subnets: string[]; securityGroups: string[]; assignPublicIp: boolean } } } };
+  const schedule = one("aws:scheduler/schedule:Schedule", `db-backup-${stage}-schedule`).inputs as { target: { ecsParameters: { networkConfiguration: { subnets: string[]; securityGroups: string[]; assignPublicIp: boolean } } } };
   const network = schedule.target.ecsParameters.networkConfiguration;
 
   expect(settings.region).toBe("ap-southeast-1");
@@ -31,8 +31,10 @@ it("parses the runTaskCommand the program exports for an e2e stack", async () =>
   expect(settings.securityGroups).toEqual(network.securityGroups);
   expect(settings.securityGroups).toEqual([one("aws:ec2/securityGroup:SecurityGroup").outputs.id]);
   expect(settings.assignPublicIp).toBe(network.assignPublicIp ? "ENABLED" : "DISABLED");
-  expect(one("aws:scheduler/schedule:Schedule").inputs.state).toBe("DISABLED");
+  expect(one("aws:scheduler/schedule:Schedule", `db-backup-${stage}-schedule`).inputs.state).toBe("DISABLED");
   expect(plain[`${project}:scheduleEnabled`]).toBe("false");
+  // Nor does a restore drill start on its own in a stack that lives for one test.
+  expect(one("aws:scheduler/schedule:Schedule", `db-backup-${stage}-drill-schedule`).inputs.state).toBe("DISABLED");
 }, 60000);
 
 it("looks for the metric the stack's stale-backup alarm watches, in the repository the stack pushed to", async () => {

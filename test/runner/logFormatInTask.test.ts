@@ -20,14 +20,16 @@ async function synth(stack: string): Promise<SynthResult> {
   return synthesize(stack);
 }
 
-it.each(committedStacks())("stack %s: the runner's container gets no terminal, so it logs JSON", async (stack) => {
+it.each(committedStacks())("stack %s: the runner's containers (backup and restore drill) get no terminal, so they log JSON", async (stack) => {
   const graph = await synth(stack);
   const taskDefinitions = graph.resources.filter((r) => r.type === "aws:ecs/taskDefinition:TaskDefinition");
-  expect(taskDefinitions).toHaveLength(1);
-  const [container] = JSON.parse(taskDefinitions[0].inputs.containerDefinitions as string) as Record<string, unknown>[];
-  expect(container.logConfiguration).toMatchObject({ logDriver: "awslogs" });
-  expect(container.pseudoTerminal).not.toBe(true);
-  // Without a TTY Node leaves process.stdout.isTTY undefined; the task runs the image's `backup`.
-  const isTTY = container.pseudoTerminal === true ? true : undefined;
-  expect(readableOutput(isTTY, ["backup", ...((container.command as string[] | undefined) ?? [])])).toBe(false);
+  expect(taskDefinitions.map((t) => t.name).sort()).toEqual([`db-backup-${stack}-drill`, `db-backup-${stack}-task`]);
+  for (const taskDefinition of taskDefinitions) {
+    const [container] = JSON.parse(taskDefinition.inputs.containerDefinitions as string) as Record<string, unknown>[];
+    expect(container.logConfiguration).toMatchObject({ logDriver: "awslogs" });
+    expect(container.pseudoTerminal).not.toBe(true);
+    // Without a TTY Node leaves process.stdout.isTTY undefined; a container runs its command, or the image's `backup`.
+    const isTTY = container.pseudoTerminal === true ? true : undefined;
+    expect(readableOutput(isTTY, (container.command as string[] | undefined) ?? ["backup"])).toBe(false);
+  }
 });

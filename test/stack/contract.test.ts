@@ -22,7 +22,7 @@ describe.each(committedStacks())("stack %s's container, read by the runner", (st
   }, 60000);
 
   it("gives back the stack file's targets, with the secrets where the stack names them", () => {
-    const taskDefinition = graph.resources.find((r) => r.type === "aws:ecs/taskDefinition:TaskDefinition")!;
+    const taskDefinition = graph.resources.find((r) => r.type === "aws:ecs/taskDefinition:TaskDefinition" && r.name === `db-backup-${stack}-task`)!;
     const [container] = JSON.parse(taskDefinition.inputs.containerDefinitions as string);
     const environment = Object.fromEntries((container.environment as { name: string; value: string }[]).map((e) => [e.name, e.value]));
     // ECS sets each secret from its SSM parameter under secrets[].name; a dummy stands in for the value.

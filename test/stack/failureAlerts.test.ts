@@ -10,15 +10,18 @@ import { patternMatches, stopKinds, stoppedTaskEvent, transformString, type Stop
 
 const clusterArn = "arn:aws:ecs:ap-southeast-1:123456789012:cluster/db-backup-prod-cluster-4f1c2d0";
 const family = "db-backup-prod";
+const drillFamily = "db-backup-prod-drill";
+const familyPrefix = (f: string) => `arn:aws:ecs:ap-southeast-1:123456789012:task-definition/${f}:`;
 const rules = taskFailureRules({
   stage: "prod",
   clusterArn,
   clusterName: "db-backup-prod-cluster-4f1c2d0",
-  taskDefinitionFamilyArnPrefix: `arn:aws:ecs:ap-southeast-1:123456789012:task-definition/${family}:`,
+  taskDefinitionFamilyArnPrefixes: { backup: familyPrefix(family), drill: familyPrefix(drillFamily) },
   region: "ap-southeast-1",
   logGroupName: "db-backup-prod-logs-6e2a7b1",
 });
-const event = (kind: StopKind, taskDefinitionArn = `arn:aws:ecs:ap-southeast-1:123456789012:task-definition/${family}:7`) => stoppedTaskEvent({ clusterArn, taskDefinitionArn, kind });
+const event = (kind: StopKind, taskDefinitionArn = `${familyPrefix(family)}7`) => stoppedTaskEvent({ clusterArn, taskDefinitionArn, kind });
+const drillEvent = (kind: StopKind) => event(kind, `${familyPrefix(drillFamily)}3`);
 const fired = (e: ReturnType<typeof event>) => rules.filter((r) => patternMatches(r.pattern as never, e));
 
 /** What SNS receives from a rule for an event: the filled template, which must parse as one JSON string. */
@@ -44,9 +47,19 @@ it("builds one rule of each kind the component creates resources for", () => {
   expect(rules.map((r) => r.id)).toEqual([...failureRuleIds]);
 });
 
+it.each([
+  ["target-failed", ["drill-failed"]],
+  ["oom-killed", ["drill-failed"]],
+  ["image-pull-failed", ["drill-not-started"]],
+  ["succeeded", []],
+] as [StopKind, string[]][])("a restore drill task that %s fires %j, and no backup rule", (kind, ids) => {
+  expect(fired(drillEvent(kind)).map((r) => r.id)).toEqual(ids);
+});
+
 it("ignores other task families and other clusters", () => {
   for (const kind of stopKinds) {
     expect(fired(event(kind, "arn:aws:ecs:ap-southeast-1:123456789012:task-definition/db-backup-prodx:1"))).toEqual([]);
+    expect(fired(event(kind, "arn:aws:ecs:ap-southeast-1:123456789012:task-definition/db-backup-prod-drillx:1"))).toEqual([]);
     expect(rules.filter((r) => patternMatches(r.pattern as never, stoppedTaskEvent({ clusterArn: clusterArn.replace(/[^/]+$/, "other"), taskDefinitionArn: `arn:aws:ecs:ap-southeast-1:123456789012:task-definition/${family}:7`, kind })))).toEqual([]);
   }
 });
@@ -62,6 +75,20 @@ it("a failed target or a killed task: the exit code and where to read why", () =
         `Stop details: aws ecs describe-tasks --region ap-southeast-1 --cluster db-backup-prod-cluster-4f1c2d0 --tasks ${(e.detail as any).taskArn}`,
     );
   }
+});
+
+it("a failed restore drill says so, with the same places to look", () => {
+  const failed = drillEvent("target-failed");
+  const [rule] = fired(failed);
+  expect(alertText(rule, failed)).toBe(
+    `db-backup prod: restore drill task ${(failed.detail as any).taskArn} failed: its container exited with code 1. ` +
+      "The task's log says which target failed and why: CloudWatch log group db-backup-prod-logs-6e2a7b1. " +
+      `Stop details: aws ecs describe-tasks --region ap-southeast-1 --cluster db-backup-prod-cluster-4f1c2d0 --tasks ${(failed.detail as any).taskArn}`,
+  );
+  const unstarted = drillEvent("image-pull-failed");
+  const text = alertText(fired(unstarted)[0], unstarted);
+  expect(text).toContain(`restore drill task ${(unstarted.detail as any).taskArn} failed to start (ECS stop code TaskFailedToStart), so no restore drill was run.`);
+  expect(text).not.toMatch(/backup task|secrets|<|>|undefined/);
 });
 
 it("a task that never started: no exit code to show, and a reason with quotes cannot break the text", () => {

@@ -25,14 +25,15 @@ it("the committed stacks are dev, prod and uat", () => {
 describe.each(stacks)("stack %s", (stack) => {
   let graph: SynthResult;
   const all = (type: string) => graph.resources.filter((r) => r.type === type);
-  const one = (type: string, suffix = ""): RecordedResource => {
-    const found = all(type).filter((r) => r.name.endsWith(suffix));
+  /** The one resource of a type, or the one named `db-backup-<stack><suffix>` (the backup's and the drill's have names of their own). */
+  const one = (type: string, suffix?: string): RecordedResource => {
+    const found = all(type).filter((r) => suffix === undefined || r.name === `db-backup-${stack}${suffix}`);
     expect(found).toHaveLength(1);
     return found[0];
   };
   const byArn = (arn: unknown) => graph.resources.find((r) => r.outputs.arn === arn);
   const policyOf = (roleName: string) => JSON.parse(all("aws:iam/rolePolicy:RolePolicy").find((p) => p.inputs.role === one("aws:iam/role:Role", roleName).outputs.id)!.inputs.policy as string);
-  const container = () => JSON.parse(one("aws:ecs/taskDefinition:TaskDefinition").inputs.containerDefinitions as string)[0];
+  const container = (suffix = "-task") => JSON.parse(one("aws:ecs/taskDefinition:TaskDefinition", suffix).inputs.containerDefinitions as string)[0];
 
   beforeAll(async () => {
     graph = await synth(stack);
@@ -62,7 +63,7 @@ describe.each(stacks)("stack %s", (stack) => {
     ]) {
       expect(types).toContain(type);
     }
-    expect(Object.keys(graph.outputs).sort()).toEqual(["alertTopicArn", "bucketName", "clusterName", "imageRef", "logGroupName", "runTaskCommand", "scheduleName", "taskDefinitionArn"]);
+    expect(Object.keys(graph.outputs).sort()).toEqual(["alertTopicArn", "bucketName", "clusterName", "drillRunTaskCommand", "drillScheduleName", "drillTaskDefinitionArn", "imageRef", "logGroupName", "runTaskCommand", "scheduleName", "taskDefinitionArn"]);
     for (const r of graph.resources) expect(r.name).toMatch(new RegExp(`^db-backup-${stack}`));
   });
 
@@ -84,7 +85,7 @@ describe.each(stacks)("stack %s", (stack) => {
 
   it("pins the image by digest, runs as non-root on a read-only root filesystem, and logs to its log group", () => {
     // One container: the failure alert reads the exit code of containers[0] (components/alerts.ts).
-    expect(JSON.parse(one("aws:ecs/taskDefinition:TaskDefinition").inputs.containerDefinitions as string)).toHaveLength(1);
+    expect(JSON.parse(one("aws:ecs/taskDefinition:TaskDefinition", "-task").inputs.containerDefinitions as string)).toHaveLength(1);
     const c = container();
     const image = one("docker-build:index:Image");
     const repository = one("aws:ecr/repository:Repository");
@@ -99,7 +100,7 @@ describe.each(stacks)("stack %s", (stack) => {
     const logGroup = one("aws:cloudwatch/logGroup:LogGroup");
     expect(logGroup.inputs.retentionInDays).toBeGreaterThan(0);
     expect(c.logConfiguration).toEqual({ logDriver: "awslogs", options: { "awslogs-group": logGroup.outputs.name, "awslogs-region": "ap-southeast-1", "awslogs-stream-prefix": stack, mode: "blocking" } });
-    const td = one("aws:ecs/taskDefinition:TaskDefinition");
+    const td = one("aws:ecs/taskDefinition:TaskDefinition", "-task");
     expect(td.inputs).toMatchObject({ requiresCompatibilities: ["FARGATE"], networkMode: "awsvpc", family: `db-backup-${stack}` });
     expect(byArn(td.inputs.executionRoleArn)?.name).toBe(`db-backup-${stack}-execution`);
     expect(byArn(td.inputs.taskRoleArn)?.name).toBe(`db-backup-${stack}-task`);
@@ -171,7 +172,7 @@ describe.each(stacks)("stack %s", (stack) => {
   it("lets the scheduler run only this task family on this cluster and pass only its two roles to ECS", async () => {
     const policy = policyOf("-scheduler");
     const cluster = one("aws:ecs/cluster:Cluster").outputs.arn as string;
-    const td = one("aws:ecs/taskDefinition:TaskDefinition").outputs.arn as string;
+    const td = one("aws:ecs/taskDefinition:TaskDefinition", "-task").outputs.arn as string;
     expect(await allows(policy, { action: "ecs:RunTask", resource: td, context: { "ecs:cluster": cluster } })).toBe(true);
     expect(await allows(policy, { action: "ecs:RunTask", resource: td.replace(/:1$/, ":7"), context: { "ecs:cluster": cluster } })).toBe(true);
     expect(await allows(policy, { action: "ecs:RunTask", resource: td, context: { "ecs:cluster": cluster.replace(/[^/]+$/, "other") } })).toBe(false);
@@ -199,13 +200,13 @@ describe.each(stacks)("stack %s", (stack) => {
   });
 
   it("schedules this task definition in the stage's time zone, with retries and a dead-letter queue", () => {
-    const schedule = one("aws:scheduler/schedule:Schedule");
+    const schedule = one("aws:scheduler/schedule:Schedule", "-schedule");
     const target = schedule.inputs.target as Record<string, any>;
     expect(schedule.inputs.scheduleExpression).toMatch(/^(rate|cron)\(.+\)$/);
     expect(schedule.inputs.scheduleExpressionTimezone).toBe("Asia/Singapore");
     expect(schedule.inputs.state).toBe("ENABLED");
     expect(target.arn).toBe(one("aws:ecs/cluster:Cluster").outputs.arn);
-    expect(target.ecsParameters.taskDefinitionArn).toBe(one("aws:ecs/taskDefinition:TaskDefinition").outputs.arn);
+    expect(target.ecsParameters.taskDefinitionArn).toBe(one("aws:ecs/taskDefinition:TaskDefinition", "-task").outputs.arn);
     expect(target.ecsParameters).toMatchObject({ launchType: "FARGATE", taskCount: 1, networkConfiguration: { assignPublicIp: true } });
     expect(target.ecsParameters.networkConfiguration.securityGroups).toEqual([one("aws:ec2/securityGroup:SecurityGroup").outputs.id]);
     expect(target.retryPolicy.maximumRetryAttempts).toBeGreaterThan(0);
@@ -239,10 +240,10 @@ describe.each(stacks)("stack %s", (stack) => {
     expect(rules.find((r) => r.abortIncompleteMultipartUpload).abortIncompleteMultipartUpload).toEqual({ daysAfterInitiation: 1 });
   });
 
-  it("alerts once, in a text that reads well and parses, for every way a backup task stops badly", async () => {
+  it("alerts once, in a text that reads well and parses, for every way a backup or a restore drill task stops badly", async () => {
     const topic = one("aws:sns/topic:Topic").outputs.arn as string;
     const cluster = one("aws:ecs/cluster:Cluster").outputs.arn as string;
-    const td = one("aws:ecs/taskDefinition:TaskDefinition").outputs.arn as string;
+    const td = one("aws:ecs/taskDefinition:TaskDefinition", "-task").outputs.arn as string;
     const targets = all("aws:cloudwatch/eventTarget:EventTarget");
     const rules = targets.map((t) => {
       expect(t.inputs.arn).toBe(topic);
@@ -254,19 +255,24 @@ describe.each(stacks)("stack %s", (stack) => {
       expect(await allows(topicPolicy, { principal: "events.amazonaws.com", action: "sns:Publish", resource: topic, context: { "aws:SourceArn": rule.outputs.arn as string } })).toBe(true);
     }
     expect(await allows(topicPolicy, { principal: "events.amazonaws.com", action: "sns:Publish", resource: topic, context: { "aws:SourceArn": "arn:aws:events:ap-southeast-1:123456789012:rule/other" } })).toBe(false);
-    for (const kind of stopKinds) {
-      const event = stoppedTaskEvent({ clusterArn: cluster, taskDefinitionArn: td, kind });
-      const fired = rules.filter((r) => patternMatches(r.pattern, event));
-      expect(fired).toHaveLength(kind === "succeeded" ? 0 : 1);
-      for (const { transformer } of fired) {
-        const { output, missing } = transformString(transformer.inputPaths, transformer.inputTemplate, event);
-        expect(missing).toEqual([]);
-        const text = JSON.parse(output);
-        expect(text).toMatch(new RegExp(`^db-backup ${stack}: backup task arn:aws:ecs:\\S+ failed`));
-        expect(text).toContain(`aws ecs describe-tasks --region ap-southeast-1 --cluster ${graph.outputs.clusterName} --tasks ${(event.detail as any).taskArn}`);
+    // ECS sends the same task state change events for both families; each family's rules name it.
+    const drillTd = one("aws:ecs/taskDefinition:TaskDefinition", "-drill").outputs.arn as string;
+    expect(drillTd).toBe(graph.outputs.drillTaskDefinitionArn);
+    for (const [taskDefinitionArn, task] of [[td, "backup task"], [drillTd, "restore drill task"]]) {
+      for (const kind of stopKinds) {
+        const event = stoppedTaskEvent({ clusterArn: cluster, taskDefinitionArn, kind });
+        const fired = rules.filter((r) => patternMatches(r.pattern, event));
+        expect(fired).toHaveLength(kind === "succeeded" ? 0 : 1);
+        for (const { transformer } of fired) {
+          const { output, missing } = transformString(transformer.inputPaths, transformer.inputTemplate, event);
+          expect(missing).toEqual([]);
+          const text = JSON.parse(output);
+          expect(text).toMatch(new RegExp(`^db-backup ${stack}: ${task} arn:aws:ecs:\\S+ failed`));
+          expect(text).toContain(`aws ecs describe-tasks --region ap-southeast-1 --cluster ${graph.outputs.clusterName} --tasks ${(event.detail as any).taskArn}`);
+        }
       }
     }
-    expect(targets).toHaveLength(2);
+    expect(targets).toHaveLength(4);
     // A publish the topic refuses shows only in the rule's FailedInvocations: each rule has an alarm on it,
     // which publishes as CloudWatch (its own statement of the topic policy).
     for (const { rule } of rules) {
@@ -319,9 +325,125 @@ describe.each(stacks)("stack %s", (stack) => {
     }
   });
 
+  it("defines the verifier task: the same image and hardening, `drill`, its own size, roles and log streams, and no secret", () => {
+    const td = one("aws:ecs/taskDefinition:TaskDefinition", "-drill");
+    const file = readStackFile(stack);
+    const setting = (key: string, fallback: number) => Number(file[`db-backup:${key}`] ?? fallback);
+    expect(td.inputs).toMatchObject({
+      family: `db-backup-${stack}-drill`,
+      requiresCompatibilities: ["FARGATE"],
+      networkMode: "awsvpc",
+      cpu: String(setting("drillCpu", 1024)),
+      memory: String(setting("drillMemory", 4096)),
+      // The restored database lives on the scratch volume, a bind mount on the task's ephemeral storage.
+      ephemeralStorage: { sizeInGib: setting("drillEphemeralStorageGiB", 50) },
+      volumes: [{ name: "tmp" }],
+    });
+    expect(graph.outputs.drillTaskDefinitionArn).toBe(td.outputs.arn);
+    const containers = JSON.parse(td.inputs.containerDefinitions as string);
+    expect(containers).toHaveLength(1);
+    const [c] = containers;
+    const backup = container();
+    expect(c).toMatchObject({ command: ["drill"], image: backup.image, user: "10001:10001", readonlyRootFilesystem: true, essential: true, linuxParameters: { initProcessEnabled: true } });
+    expect(c.mountPoints).toEqual([{ sourceVolume: "tmp", containerPath: "/tmp", readOnly: false }]);
+    expect(c.secrets).toEqual([]);
+    const env = Object.fromEntries((c.environment as { name: string; value: string }[]).map((e) => [e.name, e.value]));
+    const backupEnv = Object.fromEntries((backup.environment as { name: string; value: string }[]).map((e) => [e.name, e.value]));
+    expect(env).toEqual({ ...backupEnv, DRILL_MAX_ROW_LOSS_PERCENT: String(setting("drillMaxRowLossPercent", 10)) });
+    expect(JSON.stringify(c)).not.toMatch(/SYNTH-SECRET|valueFrom/);
+    expect(c.logConfiguration).toEqual({ ...backup.logConfiguration, options: { ...backup.logConfiguration.options, "awslogs-stream-prefix": `${stack}-drill` } });
+    expect(byArn(td.inputs.executionRoleArn)?.name).toBe(`db-backup-${stack}-drill-execution`);
+    expect(byArn(td.inputs.taskRoleArn)?.name).toBe(`db-backup-${stack}-drill`);
+  });
+
+  it("gives the verifier an execution role that pulls the image and writes logs, and reads no secret", async () => {
+    const policy = policyOf("-drill-execution");
+    const repository = one("aws:ecr/repository:Repository").outputs.arn as string;
+    const logGroup = one("aws:cloudwatch/logGroup:LogGroup").outputs.arn as string;
+    expect(await allows(policy, { action: "ecr:BatchGetImage", resource: repository })).toBe(true);
+    expect(await allows(policy, { action: "logs:PutLogEvents", resource: `${logGroup}:log-stream:${stack}-drill/drill/abc` })).toBe(true);
+    for (const p of all("aws:ssm/parameter:Parameter")) expect(await allows(policy, { action: "ssm:GetParameters", resource: p.outputs.arn as string })).toBe(false);
+  });
+
+  it("lets the verifier list and read only its own stage and write only drill records", async () => {
+    const policy = policyOf("-drill");
+    const bucket = `arn:aws:s3:::${graph.outputs.bucketName}`;
+    const list = (prefix: string) => allows(policy, { action: "s3:ListBucket", resource: bucket, context: { "s3:prefix": prefix } });
+    expect(await list(`${stack}/`)).toBe(true);
+    expect(await list(`${stack}/drills/app/`)).toBe(true);
+    expect(await allows(policy, { action: "s3:ListBucket", resource: bucket })).toBe(false);
+    expect(await allows(policy, { action: "s3:GetObject", resource: `${bucket}/${stack}/postgres/app/x.dump` })).toBe(true);
+    expect(await allows(policy, { action: "s3:PutObject", resource: `${bucket}/${stack}/drills/app/2026-11-30T06-00-00Z.json` })).toBe(true);
+    expect(await allows(policy, { action: "s3:PutObject", resource: `${bucket}/${stack}/postgres/app/x.dump` })).toBe(false);
+    for (const other of ["dev", "uat", "prod"].filter((s) => s !== stack)) {
+      expect(await list(`${other}/`)).toBe(false);
+      expect(await allows(policy, { action: "s3:GetObject", resource: `${bucket}/${other}/postgres/app/x.dump` })).toBe(false);
+    }
+    for (const action of ["s3:DeleteObject", "s3:DeleteObjectVersion"]) {
+      expect(await allows(policy, { action, resource: `${bucket}/${stack}/drills/app/x.json` })).toBe(false);
+      expect(await allows(policy, { action, resource: `${bucket}/${stack}/postgres/app/x.dump` })).toBe(false);
+    }
+    // The backup task may not write a drill record.
+    expect(await allows(policyOf("-task"), { action: "s3:PutObject", resource: `${bucket}/${stack}/drills/app/2026-11-30T06-00-00Z.json` })).toBe(false);
+    const bucketResource = one("aws:s3/bucket:Bucket");
+    const rule = (all("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").find((r) => r.inputs.bucket === bucketResource.outputs.id)!.inputs.rules as any[])[0];
+    const sse = rule.applyServerSideEncryptionByDefault;
+    if (sse.sseAlgorithm !== "aws:kms") {
+      expect(policy.Statement.some((st: any) => String(st.Action).includes("kms:"))).toBe(false);
+      return;
+    }
+    // Reading a backup and writing a record, as S3 asks KMS for them with the bucket's Bucket Key setting.
+    const ask = (operation: "Decrypt" | "GenerateDataKey", objectKey: string) =>
+      s3KmsRequest({ operation, keyArn: sse.kmsMasterKeyId, bucketArn: bucketResource.outputs.arn as string, objectKey, bucketKey: rule.bucketKeyEnabled === true, region: "ap-southeast-1" });
+    expect(await allows(policy, ask("Decrypt", `${stack}/postgres/app/x.dump`))).toBe(true);
+    expect(await allows(policy, ask("GenerateDataKey", `${stack}/drills/app/x.json`))).toBe(true);
+  });
+
+  it("schedules the restore drill on its own schedule, role and dead-letter queue, in the stage's time zone and network", async () => {
+    const schedule = one("aws:scheduler/schedule:Schedule", "-drill-schedule");
+    const backupSchedule = one("aws:scheduler/schedule:Schedule", "-schedule");
+    const target = schedule.inputs.target as Record<string, any>;
+    const file = readStackFile(stack);
+    expect(schedule.inputs.scheduleExpression).toBe(file["db-backup:drillSchedule"] ?? "cron(0 6 * * ? *)");
+    expect(schedule.inputs.scheduleExpressionTimezone).toBe(backupSchedule.inputs.scheduleExpressionTimezone);
+    expect(schedule.inputs.state).toBe(file["db-backup:drillEnabled"] === "false" ? "DISABLED" : "ENABLED");
+    expect(graph.outputs.drillScheduleName).toBe(schedule.outputs.name);
+    expect(target.ecsParameters.taskDefinitionArn).toBe(one("aws:ecs/taskDefinition:TaskDefinition", "-drill").outputs.arn);
+    const backupTarget = backupSchedule.inputs.target as Record<string, any>;
+    expect({ ...target, roleArn: undefined, ecsParameters: { ...target.ecsParameters, taskDefinitionArn: undefined } })
+      .toEqual({ ...backupTarget, roleArn: undefined, ecsParameters: { ...backupTarget.ecsParameters, taskDefinitionArn: undefined } });
+    expect(byArn(target.roleArn)?.name).toBe(`db-backup-${stack}-drill-scheduler`);
+
+    // Each scheduler role starts its own family only and passes its own family's roles only.
+    const cluster = one("aws:ecs/cluster:Cluster").outputs.arn as string;
+    const families = { "-scheduler": ["-task", "-execution", "-task"], "-drill-scheduler": ["-drill", "-drill-execution", "-drill"] } as const;
+    for (const [scheduler, [td, execution, task]] of Object.entries(families)) {
+      const policy = policyOf(scheduler);
+      const otherScheduler = scheduler === "-scheduler" ? "-drill-scheduler" : "-scheduler";
+      const [otherTd, otherExecution, otherTask] = families[otherScheduler];
+      const run = (suffix: string) => allows(policy, { action: "ecs:RunTask", resource: one("aws:ecs/taskDefinition:TaskDefinition", suffix).outputs.arn as string, context: { "ecs:cluster": cluster } });
+      const pass = (suffix: string) => allows(policy, { action: "iam:PassRole", resource: one("aws:iam/role:Role", suffix).outputs.arn as string, context: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } });
+      expect([await run(td), await pass(execution), await pass(task)]).toEqual([true, true, true]);
+      expect([await run(otherTd), await pass(otherExecution), await pass(otherTask)]).toEqual([false, false, false]);
+      expect(await allows(policy, { action: "sqs:SendMessage", resource: one("aws:sqs/queue:Queue").outputs.arn as string })).toBe(true);
+    }
+    for (const role of ["-drill", "-drill-execution", "-drill-scheduler"]) {
+      const r = one("aws:iam/role:Role", role);
+      const service = role === "-drill-scheduler" ? "scheduler.amazonaws.com" : "ecs-tasks.amazonaws.com";
+      expect(await allows(r.inputs.assumeRolePolicy as string, { principal: service, action: "sts:AssumeRole", resource: r.outputs.arn as string, context: { "aws:SourceAccount": "123456789012" } })).toBe(true);
+      expect(await allows(r.inputs.assumeRolePolicy as string, { principal: service, action: "sts:AssumeRole", resource: r.outputs.arn as string, context: { "aws:SourceAccount": "999999999999" } })).toBe(false);
+    }
+  });
+
+  it("prints a run-task command for a restore drill now, with the schedule's network settings", () => {
+    const cmd = graph.outputs.drillRunTaskCommand as string;
+    expect(cmd).toBe((graph.outputs.runTaskCommand as string).replace(`--task-definition ${graph.outputs.taskDefinitionArn} `, `--task-definition ${graph.outputs.drillTaskDefinitionArn} `));
+    expect(cmd).toContain(`--task-definition ${one("aws:ecs/taskDefinition:TaskDefinition", "-drill").outputs.arn} `);
+  });
+
   it("prints a run-task command with the schedule's network settings", () => {
     const cmd = graph.outputs.runTaskCommand as string;
-    const net = (one("aws:scheduler/schedule:Schedule").inputs.target as any).ecsParameters.networkConfiguration;
+    const net = (one("aws:scheduler/schedule:Schedule", "-schedule").inputs.target as any).ecsParameters.networkConfiguration;
     expect(cmd).toContain(`--cluster ${graph.outputs.clusterName}`);
     expect(cmd).toContain(`--task-definition ${graph.outputs.taskDefinitionArn}`);
     expect(cmd).toContain(`subnets=[${net.subnets.join(",")}],securityGroups=[${net.securityGroups[0]}],assignPublicIp=ENABLED`);
@@ -332,7 +454,7 @@ describe("stage differences", () => {
   it("differ where the stack files say: schedule, retention, size, insights", async () => {
     const pick = async (stack: string) => {
       const g = await synth(stack);
-      const r = (type: string) => g.resources.find((x) => x.type === type)!;
+      const r = (type: string) => g.resources.find((x) => x.type === type && !x.name.includes("-drill"))!;
       return {
         schedule: r("aws:scheduler/schedule:Schedule").inputs.scheduleExpression,
         logs: r("aws:cloudwatch/logGroup:LogGroup").inputs.retentionInDays,
@@ -374,7 +496,7 @@ describe("variants of a stack file", () => {
 
   it("a paused schedule also silences the stale-backup alarms", async () => {
     const graph = await synth("dev", { ...dev, "db-backup:scheduleEnabled": "false" });
-    expect(graph.resources.find((r) => r.type === "aws:scheduler/schedule:Schedule")!.inputs.state).toBe("DISABLED");
+    expect(graph.resources.find((r) => r.type === "aws:scheduler/schedule:Schedule" && r.name === "db-backup-dev-schedule")!.inputs.state).toBe("DISABLED");
     const stale = graph.resources.filter((r) => r.type === "aws:cloudwatch/metricAlarm:MetricAlarm" && r.name.endsWith("-stale"));
     expect(stale).toHaveLength(2);
     for (const a of stale) {
@@ -382,6 +504,22 @@ describe("variants of a stack file", () => {
       const samples = backupRuns([], every(60, 15, 10 * 24 * 60));
       expect(simulateAlarm(a.inputs as any, { actionsEnabled: a.inputs.actionsEnabled as boolean, alarm: true, ok: true, insufficientData: true }, samples, 10 * 24 * 60, 3).notifications).toEqual([]);
     }
+  }, 60000);
+});
+
+describe("the restore drill's settings", () => {
+  const dev = readStackFile("dev");
+  it("drillEnabled false pauses only the drill schedule; the verifier task stays, sized by its own keys", async () => {
+    const graph = await synth("dev", { ...dev, "db-backup:drillEnabled": "false", "db-backup:drillSchedule": "rate(12 hours)", "db-backup:drillCpu": "2048", "db-backup:drillMemory": "8192", "db-backup:drillEphemeralStorageGiB": "120", "db-backup:drillMaxRowLossPercent": "0" });
+    const named = (type: string, name: string) => graph.resources.find((r) => r.type === type && r.name === name)!;
+    expect(named("aws:scheduler/schedule:Schedule", "db-backup-dev-drill-schedule").inputs).toMatchObject({ state: "DISABLED", scheduleExpression: "rate(12 hours)" });
+    expect(named("aws:scheduler/schedule:Schedule", "db-backup-dev-schedule").inputs.state).toBe("ENABLED");
+    const td = named("aws:ecs/taskDefinition:TaskDefinition", "db-backup-dev-drill");
+    expect(td.inputs).toMatchObject({ cpu: "2048", memory: "8192", ephemeralStorage: { sizeInGib: 120 } });
+    expect(JSON.parse(td.inputs.containerDefinitions as string)[0].environment).toContainEqual({ name: "DRILL_MAX_ROW_LOSS_PERCENT", value: "0" });
+    // The backup task keeps its own size.
+    const backup = named("aws:ecs/taskDefinition:TaskDefinition", "db-backup-dev-task").inputs;
+    expect([backup.cpu, backup.memory, backup.ephemeralStorage]).toEqual(["256", "512", undefined]);
   }, 60000);
 });
 
