@@ -71,6 +71,27 @@ export const imagesPinnedByDigest: ResourceRule = {
   },
 };
 
+/** A container `user` that is root: absent (the image's, which the task definition cannot vouch for), `root` or uid 0. */
+function runsAsRoot(user: unknown): boolean {
+  if (typeof user !== "string" || user === "") return true;
+  const [uid] = user.split(":");
+  return uid === "root" || uid === "0";
+}
+
+export const taskContainersHardened: ResourceRule = {
+  name: "task-containers-hardened",
+  description: "Every container of every task definition runs as a non-root user (a uid other than 0, set in the task definition) on a read-only root filesystem.",
+  check(r) {
+    if (r.type !== "aws:ecs/taskDefinition:TaskDefinition") return [];
+    const containers = json(r.props.containerDefinitions);
+    if (!Array.isArray(containers)) return [];
+    return containers.flatMap((c) => [
+      ...(runsAsRoot(c.user) ? [`container '${c.name}' of '${r.name}' runs as root: set \`user\` to a non-root uid:gid`] : []),
+      ...(c.readonlyRootFilesystem !== true ? [`container '${c.name}' of '${r.name}' can write its root filesystem: set readonlyRootFilesystem to true and mount a volume where it must write`] : []),
+    ]);
+  },
+};
+
 export const logGroupsHaveRetention: ResourceRule = {
   name: "log-groups-have-retention",
   description: "Every CloudWatch log group has a retention period; none is kept forever.",
@@ -162,6 +183,20 @@ export const noWildcardIamActions: ResourceRule = {
   },
 };
 
+const deleteActions = /^s3:(Delete|PutLifecycleConfiguration$|PutBucketVersioning$|PutBucketPolicy$)/i;
+
+export const noBackupDeletion: ResourceRule = {
+  name: "no-backup-deletion",
+  description: "No IAM policy of the stack allows deleting objects or versions, or changing the bucket's lifecycle, versioning or policy: backups go only by the lifecycle rules.",
+  check(r) {
+    if (r.type !== "aws:iam/rolePolicy:RolePolicy" && r.type !== "aws:iam/policy:Policy") return [];
+    return list<any>(json(r.props.policy)?.Statement)
+      .filter((s) => s.Effect === "Allow")
+      .flatMap((s) => list<string>(s.Action).filter((a) => deleteActions.test(a)))
+      .map((a) => `${r.type.split(":").pop()} '${r.name}' allows ${a}: backups are removed by the bucket's lifecycle rules, never by a role of the stack`);
+  },
+};
+
 export const everyBucketLockedDown: StackRule = {
   name: "every-bucket-locked-down",
   description: "Every bucket the stack creates has a public access block, default encryption and a TLS-only policy.",
@@ -183,12 +218,14 @@ export const everyBucketLockedDown: StackRule = {
 export const resourceRules: ResourceRule[] = [
   noSecretsInTaskEnvironment,
   imagesPinnedByDigest,
+  taskContainersHardened,
   logGroupsHaveRetention,
   publicAccessBlocked,
   bucketEncrypted,
   bucketRefusesPlainHttp,
   schedulesRetryWithDeadLetters,
   noWildcardIamActions,
+  noBackupDeletion,
 ];
 
 export const stackRules: StackRule[] = [everyBucketLockedDown];

@@ -13,6 +13,13 @@ const td = (environment: { name: string; value: string }[], image = `12345678901
 
 const policy = (statements: object[]) => JSON.stringify({ Version: "2012-10-17", Statement: statements });
 
+/** A task definition whose containers have these settings; the rule must look at every one, not only the first. */
+const hardened = (containers: object[]): ResourceLike => ({
+  type: "aws:ecs/taskDefinition:TaskDefinition",
+  name: "td",
+  props: { containerDefinitions: JSON.stringify(containers.map((c, i) => ({ name: `c${i}`, ...c }))) },
+});
+
 describe.each([
   ["no-secrets-in-task-environment", rules.noSecretsInTaskEnvironment, td([{ name: "STAGE", value: "dev" }, { name: "BACKUP_TARGETS", value: '[{"passwordEnv":"PG_PASSWORD_APP"}]' }]), [
     td([{ name: "PG_DB_PASSWORD", value: "hunter2" }]),
@@ -21,6 +28,13 @@ describe.each([
     td([{ name: "MONGO_CONNECTION_STRING", value: "mongodb+srv://cluster0/" }]),
   ]],
   ["images-pinned-by-digest", rules.imagesPinnedByDigest, td([]), [td([], "repo:latest"), td([], "repo@sha256:abc")]],
+  ["task-containers-hardened", rules.taskContainersHardened, hardened([{ user: "10001:10001", readonlyRootFilesystem: true }, { user: "10001", readonlyRootFilesystem: true }]), [
+    hardened([{ user: "10001:10001", readonlyRootFilesystem: true }, { user: "10001:10001", readonlyRootFilesystem: false }]),
+    hardened([{ user: "10001:10001", readonlyRootFilesystem: true }, { readonlyRootFilesystem: true }]),
+    hardened([{ user: "0:0", readonlyRootFilesystem: true }]),
+    hardened([{ user: "root", readonlyRootFilesystem: true }]),
+    hardened([{ user: "10001:10001" }]),
+  ]],
   ["log-groups-have-retention", rules.logGroupsHaveRetention, { type: "aws:cloudwatch/logGroup:LogGroup", name: "lg", props: { retentionInDays: 30 } }, [
     { type: "aws:cloudwatch/logGroup:LogGroup", name: "lg", props: {} },
     { type: "aws:cloudwatch/logGroup:LogGroup", name: "lg", props: { retentionInDays: 0 } },
@@ -46,6 +60,11 @@ describe.each([
     { type: "aws:iam/role:Role", name: "r", props: { inlinePolicies: [{ name: "x", policy: policy([{ Effect: "Allow", Action: "iam:*", Resource: "*" }]) }] } },
     { type: "aws:iam/rolePolicy:RolePolicy", name: "p", props: { policy: policy([{ Effect: "Allow", Action: "secretsmanager:*", Resource: "*" }]) } },
     { type: "aws:iam/rolePolicy:RolePolicy", name: "p", props: { policy: policy([{ Effect: "Allow", NotAction: "iam:*", Resource: "*" }]) } },
+  ]],
+  ["no-backup-deletion", rules.noBackupDeletion, { type: "aws:iam/rolePolicy:RolePolicy", name: "p", props: { policy: policy([{ Effect: "Allow", Action: ["s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"], Resource: "arn:aws:s3:::b/dev/*" }, { Effect: "Deny", Action: "s3:DeleteObject", Resource: "*" }]) } }, [
+    { type: "aws:iam/rolePolicy:RolePolicy", name: "p", props: { policy: policy([{ Effect: "Allow", Action: ["s3:GetObject", "s3:DeleteObject"], Resource: "arn:aws:s3:::b/dev/*" }]) } },
+    { type: "aws:iam/rolePolicy:RolePolicy", name: "p", props: { policy: policy([{ Effect: "Allow", Action: "s3:DeleteObjectVersion", Resource: "arn:aws:s3:::b/*" }]) } },
+    { type: "aws:iam/policy:Policy", name: "p", props: { policy: policy([{ Effect: "Allow", Action: "s3:PutLifecycleConfiguration", Resource: "arn:aws:s3:::b" }]) } },
   ]],
 ])("%s", (_name, rule, passing, failing) => {
   it("passes a compliant resource", () => {
@@ -91,5 +110,23 @@ describe.each(stacks)("the synth graph of stack %s", (stack) => {
     for (const type of ["aws:ecs/taskDefinition:TaskDefinition", "aws:cloudwatch/logGroup:LogGroup", "aws:s3/bucketPolicy:BucketPolicy", "aws:scheduler/schedule:Schedule", "aws:iam/rolePolicy:RolePolicy"]) {
       expect(resources.some((r) => r.type === type)).toBe(true);
     }
+  });
+
+  it("checks both task definitions, both schedules and every role policy: a flaw in the verifier's is refused", () => {
+    const of = (type: string) => graph.resources.filter((r) => r.type === type).map((r) => r.name).sort();
+    expect(of("aws:ecs/taskDefinition:TaskDefinition")).toEqual([`db-backup-${stack}-drill`, `db-backup-${stack}-task`]);
+    expect(of("aws:scheduler/schedule:Schedule")).toEqual([`db-backup-${stack}-drill-schedule`, `db-backup-${stack}-schedule`]);
+    expect(of("aws:iam/rolePolicy:RolePolicy")).toEqual(["-drill", "-drill-execution", "-drill-scheduler", "-execution", "-scheduler", "-task"].map((n) => `db-backup-${stack}${n}`).sort());
+    const drill = graph.resources.find((r) => r.name === `db-backup-${stack}-drill` && r.type === "aws:ecs/taskDefinition:TaskDefinition")!;
+    const [container] = JSON.parse(drill.inputs.containerDefinitions as string);
+    const flawed = (change: object): ResourceLike => ({ type: drill.type, name: drill.name, props: { ...drill.inputs, containerDefinitions: JSON.stringify([{ ...container, ...change }]) } });
+    expect(rules.taskContainersHardened.check(flawed({ readonlyRootFilesystem: false }))).toHaveLength(1);
+    expect(rules.taskContainersHardened.check(flawed({ user: undefined }))).toHaveLength(1);
+    expect(rules.noSecretsInTaskEnvironment.check(flawed({ environment: [...container.environment, { name: "PG_PASSWORD_APP", value: "hunter2" }] }))).toHaveLength(1);
+    expect(rules.imagesPinnedByDigest.check(flawed({ image: "repo:latest" }))).toHaveLength(1);
+    const role = graph.resources.find((r) => r.name === `db-backup-${stack}-drill` && r.type === "aws:iam/rolePolicy:RolePolicy")!;
+    const policy = JSON.parse(role.inputs.policy as string);
+    const widened = { ...policy, Statement: [...policy.Statement, { Sid: "X", Effect: "Allow", Action: "s3:DeleteObject", Resource: "arn:aws:s3:::b/*" }] };
+    expect(rules.noBackupDeletion.check({ type: role.type, name: role.name, props: { policy: JSON.stringify(widened) } })).toHaveLength(1);
   });
 });
