@@ -28,11 +28,15 @@ import { createSampleDatabase } from "../../scripts/lib/sampleDatabase";
 import { readStackFile } from "../../scripts/lib/stackFiles";
 import { synthesize, type SynthResult } from "../../scripts/lib/synth";
 import type { RecordedResource } from "../../scripts/lib/mocks";
+import { drillKey } from "../../image/src/keys";
+import { listKeys, putJson, s3Client } from "../../image/src/s3";
+import { parseStorage } from "../../image/src/settings";
 import { declaredVolumes, entrypointOf, envOf, fileMode, finalStage, runAccountStep, sandboxUnavailable, type AccountStep } from "../support/image";
 import { allows } from "../support/iam";
 import { runCli, repoRoot, storedKeys } from "../support/runner";
 import { compileRunner, type CompiledRunner } from "../support/runnerProcess";
 import { policyAuthorizer } from "../support/s3Access";
+import { environmentOf, synthTask, type SynthTask, type TaskKind } from "../support/synthTask";
 
 const unavailable = sandboxUnavailable();
 if (unavailable) process.stderr.write(`test/task/fargateTask.test.ts skipped: ${unavailable}\n`);
@@ -42,20 +46,13 @@ const dockerfile = readFileSync(join(repoRoot, "image/Dockerfile"), "utf8");
 const stage = finalStage(dockerfile);
 /** node:22-bookworm-slim's PATH (its image config); the Dockerfile adds none. */
 const imagePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const taskRoleKey = "ASIATASKROLEEXAMPLE";
-const taskRoleSecret = "task-role-secret-access-key";
+/** Each task role's credentials, as the container credentials endpoint hands them to that task. */
+const roleKeys: Record<TaskKind, { key: string; secret: string }> = {
+  backup: { key: "ASIATASKROLEEXAMPLE", secret: "task-role-secret-access-key" },
+  drill: { key: "ASIADRILLROLEEXAMPLE", secret: "drill-role-secret-access-key" },
+};
+const taskRoleKey = roleKeys.backup.key;
 const mongoUri = "mongodb://backup:Events-Secret-Pw@127.0.0.1:27017/?authSource=admin";
-
-interface ContainerDefinition {
-  user: string;
-  readonlyRootFilesystem: boolean;
-  command?: string[];
-  entryPoint?: string[];
-  environment: { name: string; value: string }[];
-  secrets: { name: string; valueFrom: string }[];
-  mountPoints: { sourceVolume: string; containerPath: string; readOnly: boolean }[];
-  linuxParameters?: { initProcessEnabled?: boolean };
-}
 
 interface TaskRun {
   code: number | null;
@@ -70,7 +67,8 @@ maybe("the backup task as Fargate runs it", () => {
   let pg: LocalPostgres;
   let s3: LocalS3;
   let graph: SynthResult;
-  let container: ContainerDefinition;
+  let tasks: Record<TaskKind, SynthTask>;
+  let container: SynthTask["container"];
   let taskPolicy: string;
   let authorizer: ReturnType<typeof policyAuthorizer>;
   let image: AccountStep;
@@ -78,7 +76,9 @@ maybe("the backup task as Fargate runs it", () => {
   let runner: CompiledRunner;
   let credentials: Server;
   const credentialRequests: string[] = [];
-  const credentialsPath = `/v2/credentials/${randomUUID()}`;
+  /** One credentials path per task, as ECS gives each task its own (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI). */
+  const credentialsPaths: Record<TaskKind, string> = { backup: `/v2/credentials/${randomUUID()}`, drill: `/v2/credentials/${randomUUID()}` };
+  const credentialsPath = credentialsPaths.backup;
 
   const resource = (type: string, test: (r: RecordedResource) => boolean = () => true) => graph.resources.find((r) => r.type === type && test(r))!;
 
@@ -93,13 +93,12 @@ maybe("the backup task as Fargate runs it", () => {
       ]),
     };
     graph = await synthesize("dev", config, { "app-password": pg.password, "events-uri": mongoUri });
-    const taskDefinition = resource("aws:ecs/taskDefinition:TaskDefinition");
-    container = JSON.parse(taskDefinition.inputs.containerDefinitions as string)[0];
-    const taskRole = resource("aws:iam/role:Role", (r) => r.outputs.arn === taskDefinition.inputs.taskRoleArn);
-    taskPolicy = resource("aws:iam/rolePolicy:RolePolicy", (r) => r.inputs.role === taskRole.outputs.id).inputs.policy as string;
-    authorizer = policyAuthorizer(taskRoleKey, taskPolicy);
-    const bucket = container.environment.find((e) => e.name === "S3_BUCKET")!.value;
-    s3 = await startLocalS3(bucket, { authorize: authorizer.authorize, accessKeys: { [taskRoleKey]: taskRoleSecret } });
+    tasks = { backup: synthTask(graph, "backup"), drill: synthTask(graph, "drill") };
+    ({ container, taskPolicy } = tasks.backup);
+    // Each task's requests are answered by its own synthesized task role's policy.
+    authorizer = policyAuthorizer({ [roleKeys.backup.key]: tasks.backup.taskPolicy, [roleKeys.drill.key]: tasks.drill.taskPolicy });
+    const bucket = environmentOf(container).S3_BUCKET;
+    s3 = await startLocalS3(bucket, { authorize: authorizer.authorize, accessKeys: Object.fromEntries(Object.values(roleKeys).map((k) => [k.key, k.secret])) });
 
     work = mkdtempSync(join(tmpdir(), "db-backup-task-"));
     // As the Dockerfile's build stage does (tsc -p image); bound at /app/dist below.
@@ -124,17 +123,18 @@ printf 'stand-in archive of %s\\n' "\${4#--db=}" | gzip -c
 
     credentials = createServer((req, res) => {
       credentialRequests.push(req.url ?? "");
-      if (req.url !== credentialsPath) {
+      const kind = (Object.keys(credentialsPaths) as TaskKind[]).find((k) => credentialsPaths[k] === req.url);
+      if (!kind) {
         res.writeHead(404).end();
         return;
       }
       res.writeHead(200, { "content-type": "application/json" }).end(
         JSON.stringify({
-          AccessKeyId: taskRoleKey,
-          SecretAccessKey: taskRoleSecret,
-          Token: "task-role-session-token",
+          AccessKeyId: roleKeys[kind].key,
+          SecretAccessKey: roleKeys[kind].secret,
+          Token: `${kind}-role-session-token`,
           Expiration: new Date(Date.now() + 3600_000).toISOString(),
-          RoleArn: taskRole.outputs.arn,
+          RoleArn: tasks[kind].taskRole.outputs.arn,
         }),
       );
     });
@@ -151,8 +151,9 @@ printf 'stand-in archive of %s\\n' "\${4#--db=}" | gzip -c
   });
 
   /** The container's environment as ECS builds it: the image's, ECS's own, the definition's and the secrets. */
-  function taskEnvironment(): Record<string, string> {
-    const region = container.environment.find((e) => e.name === "AWS_REGION")!.value;
+  function taskEnvironment(kind: TaskKind): Record<string, string> {
+    const { container } = tasks[kind];
+    const region = environmentOf(container).AWS_REGION;
     const ssm = (arn: string) => {
       const parameter = resource("aws:ssm/parameter:Parameter", (r) => r.outputs.arn === arn);
       if (!parameter) throw new Error(`no SSM parameter has the ARN ${arn}`);
@@ -168,7 +169,7 @@ printf 'stand-in archive of %s\\n' "\${4#--db=}" | gzip -c
       AWS_REGION: region,
       ECS_CONTAINER_METADATA_URI: "http://127.0.0.1:1/v3/task-metadata",
       ECS_CONTAINER_METADATA_URI_V4: "http://127.0.0.1:1/v4/task-metadata",
-      AWS_CONTAINER_CREDENTIALS_FULL_URI: `http://127.0.0.1:${(credentials.address() as AddressInfo).port}${credentialsPath}`,
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: `http://127.0.0.1:${(credentials.address() as AddressInfo).port}${credentialsPaths[kind]}`,
       ...Object.fromEntries(container.environment.map((e) => [e.name, e.value])),
       ...Object.fromEntries(container.secrets.map((s) => [s.name, ssm(s.valueFrom)])),
       AWS_ENDPOINT_URL_S3: s3.endpoint,
@@ -177,10 +178,12 @@ printf 'stand-in archive of %s\\n' "\${4#--db=}" | gzip -c
   }
 
   /**
-   * Runs the container in a bubblewrap sandbox. `imageVolumes: false` mounts every mount point as an
-   * empty root 0755 directory, as Fargate does where the image declares no VOLUME.
+   * Runs a task's container in a bubblewrap sandbox, with its task role's credentials. `imageVolumes:
+   * false` mounts every mount point as an empty root 0755 directory, as Fargate does where the image
+   * declares no VOLUME; `command` stands for a run-task command override (`--overrides`).
    */
-  async function runTask(imageVolumes = true): Promise<TaskRun> {
+  async function runTask({ kind = "backup", imageVolumes = true, command }: { kind?: TaskKind; imageVolumes?: boolean; command?: string[] } = {}): Promise<TaskRun> {
+    const { container } = tasks[kind];
     const run = mkdtempSync(join(work, "run-"));
     const mounts = container.mountPoints.map((m, i) => {
       const dir = join(run, `mount-${i}`);
@@ -197,7 +200,7 @@ printf 'stand-in archive of %s\\n' "\${4#--db=}" | gzip -c
     });
     const [uid, gid] = container.user.split(":");
     const { entrypoint, cmd } = entrypointOf(stage);
-    const argv = [...(container.entryPoint ?? entrypoint), ...(container.command ?? cmd)];
+    const argv = [...(container.entryPoint ?? entrypoint), ...(command ?? container.command ?? cmd)];
     const args = [
       "--tmpfs", "/",
       "--ro-bind", "/usr", "/usr",
@@ -219,7 +222,7 @@ printf 'stand-in archive of %s\\n' "\${4#--db=}" | gzip -c
       "--die-with-parent",
       "--", "setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--", ...argv,
     ];
-    const child = spawn("bwrap", args, { env: taskEnvironment(), stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("bwrap", args, { env: taskEnvironment(kind), stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -235,6 +238,14 @@ printf 'stand-in archive of %s\\n' "\${4#--db=}" | gzip -c
     expect(container.readonlyRootFilesystem).toBe(true);
     expect(container.mountPoints.map((m) => m.containerPath)).toEqual(declaredVolumes(stage));
     expect(container.linuxParameters?.initProcessEnabled).toBe(true);
+  });
+
+  it("defines the verifier task as the image runs it too: the same user, read-only root, scratch volume and init process; `drill`; no secret", () => {
+    const drill = tasks.drill.container;
+    expect(drill).toMatchObject({ user: container.user, readonlyRootFilesystem: true, command: ["drill"], secrets: [], linuxParameters: { initProcessEnabled: true } });
+    expect(drill.mountPoints.map((m) => m.containerPath)).toEqual(declaredVolumes(stage));
+    expect(Object.keys(environmentOf(drill)).sort()).toEqual([...Object.keys(environmentOf(container)), "DRILL_MAX_ROW_LOSS_PERCENT"].sort());
+    expect(tasks.drill.taskRole.outputs.arn).not.toBe(tasks.backup.taskRole.outputs.arn);
   });
 
   describe("a scheduled run", () => {
@@ -258,8 +269,9 @@ printf 'stand-in archive of %s\\n' "\${4#--db=}" | gzip -c
 
     it("used the task role's credentials, and nothing the task role may not do", async () => {
       expect(credentialRequests).toContain(credentialsPath);
-      expect(authorizer.decisions.filter((d) => !d.allowed)).toEqual([]);
-      expect(new Set(authorizer.decisions.map((d) => d.action))).toEqual(new Set(["s3:PutObject"]));
+      const backups = authorizer.decisions.filter((d) => d.accessKeyId === taskRoleKey);
+      expect(backups.filter((d) => !d.allowed)).toEqual([]);
+      expect(new Set(backups.map((d) => d.action))).toEqual(new Set(["s3:PutObject"]));
       for (const key of keys) expect(await allows(taskPolicy, { action: "s3:PutObject", resource: `arn:aws:s3:::${s3.bucket}/${key}` })).toBe(true);
     });
 
@@ -291,8 +303,46 @@ printf 'stand-in archive of %s\\n' "\${4#--db=}" | gzip -c
     }, 60_000);
   });
 
+  describe("the verifier's role, enforced per request, over what the scheduled run stored", () => {
+    /** An S3 client of the runner's, signing with one task role's credentials. */
+    const clientOf = (kind: TaskKind) =>
+      s3Client(parseStorage({ ...s3.env, STAGE: "dev", AWS_ACCESS_KEY_ID: roleKeys[kind].key, AWS_SECRET_ACCESS_KEY: roleKeys[kind].secret }).s3);
+    let keys: string[];
+    beforeAll(async () => {
+      keys = await storedKeys(s3.env, "dev/");
+      if (keys.length === 0) await runTask();
+      keys = await storedKeys(s3.env, "dev/");
+    }, 120_000);
+
+    it("lets the runner, in the verifier's container with its role's credentials, list and read the stage's backups", async () => {
+      const before = authorizer.decisions.length;
+      // The drill command is the runner's; `verify --deep` does the reading a drill does first (list, download, check).
+      const run = await runTask({ kind: "drill", command: ["verify", "--deep"] });
+      expect({ code: run.code, errors: run.lines.filter((l) => l.level === "error"), stderr: run.code === 0 ? "" : run.stderr }).toEqual({ code: 0, errors: [], stderr: "" });
+      expect(run.lines.filter((l) => l.msg === "verified").map((l) => l.target).sort()).toEqual(["app", "events"]);
+      expect(credentialRequests).toContain(credentialsPaths.drill);
+      const decisions = authorizer.decisions.slice(before).filter((d) => d.accessKeyId === roleKeys.drill.key);
+      expect(decisions.filter((d) => !d.allowed)).toEqual([]);
+      expect(new Set(decisions.map((d) => d.action))).toEqual(new Set(["s3:ListBucket", "s3:GetObject"]));
+      expect(decisions.filter((d) => d.action === "s3:ListBucket").map((d) => d.context)).toContainEqual({ "s3:prefix": "dev/" });
+      expect(run.leftInMounts).toEqual([]);
+    }, 120_000);
+
+    it("refuses the verifier a backup's key, another stage's listing and the bucket's root, and lets it write a drill record that the backup may not", async () => {
+      const drill = clientOf("drill");
+      const backupKey = keys.find((k) => k.endsWith(".dump"))!;
+      await expect(putJson(drill, s3.bucket, backupKey, { forged: true })).rejects.toMatchObject({ name: "AccessDenied" });
+      await expect(listKeys(drill, s3.bucket, "uat/")).rejects.toMatchObject({ name: "AccessDenied" });
+      await expect(listKeys(drill, s3.bucket, "")).rejects.toMatchObject({ name: "AccessDenied" });
+      const record = drillKey("dev", "app", new Date());
+      await putJson(drill, s3.bucket, record, { restored: true });
+      expect(await listKeys(drill, s3.bucket, "dev/drills/")).toEqual([record]);
+      await expect(putJson(clientOf("backup"), s3.bucket, drillKey("dev", "app", new Date(Date.now() + 1000)), { forged: true })).rejects.toMatchObject({ name: "AccessDenied" });
+    }, 60_000);
+  });
+
   it("cannot back up MongoDB where the image declares no VOLUME: Fargate's empty root 0755 directory is not writable", async () => {
-    const run = await runTask(false);
+    const run = await runTask({ imageVolumes: false });
     expect(run.code).toBe(1);
     const failed = run.lines.find((l) => l.msg === "backup failed" && l.target === "events");
     expect(failed?.error).toMatch(/EACCES: permission denied, mkdtemp '\/tmp\/db-backup-/);
