@@ -36,6 +36,17 @@ function json(value: unknown): any {
 
 const list = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
+/**
+ * The containers of a task definition; none for any other resource, or while a preview does not know them
+ * yet (the image is built during the update). Each rule on containers checks every one of them, in every
+ * task definition of the stack (the backup's and the verifier's).
+ */
+function taskContainers(r: ResourceLike): any[] {
+  if (r.type !== "aws:ecs/taskDefinition:TaskDefinition") return [];
+  const containers = json(r.props.containerDefinitions);
+  return Array.isArray(containers) ? containers : [];
+}
+
 const credentialName = /(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL|CONNECTION_STRING|_URI$|_URL$|DSN)/i;
 const credentialValue = /([a-z][a-z0-9+.-]*:\/\/[^:@/\s]*:[^@/\s]+@)|(AKIA[0-9A-Z]{16})|(-----BEGIN [A-Z ]*PRIVATE KEY-----)|SYNTH-SECRET\(/i;
 
@@ -43,11 +54,8 @@ export const noSecretsInTaskEnvironment: ResourceRule = {
   name: "no-secrets-in-task-environment",
   description: "A container's environment holds no credential: secrets go through the task definition's `secrets`, by ARN.",
   check(r) {
-    if (r.type !== "aws:ecs/taskDefinition:TaskDefinition") return [];
-    const containers = json(r.props.containerDefinitions);
-    if (!Array.isArray(containers)) return [];
     const violations: string[] = [];
-    for (const c of containers) {
+    for (const c of taskContainers(r)) {
       for (const e of list<{ name: string; value: string }>(c.environment)) {
         if (credentialName.test(e.name) || credentialValue.test(String(e.value))) {
           violations.push(`container '${c.name}' has '${e.name}' in its environment, which looks like a credential: move it to \`secrets\` (SSM or Secrets Manager ARN)`);
@@ -62,10 +70,7 @@ export const imagesPinnedByDigest: ResourceRule = {
   name: "images-pinned-by-digest",
   description: "Task definitions reference images by digest (`repo@sha256:…`), never by a mutable tag.",
   check(r) {
-    if (r.type !== "aws:ecs/taskDefinition:TaskDefinition") return [];
-    const containers = json(r.props.containerDefinitions);
-    if (!Array.isArray(containers)) return []; // unknown during a preview that builds the image
-    return containers
+    return taskContainers(r)
       .filter((c) => typeof c.image === "string" && !/@sha256:[0-9a-f]{64}$/.test(c.image))
       .map((c) => `container '${c.name}' uses image '${c.image}', a mutable reference: pin it as <repository>@sha256:<digest>`);
   },
@@ -82,10 +87,7 @@ export const taskContainersHardened: ResourceRule = {
   name: "task-containers-hardened",
   description: "Every container of every task definition runs as a non-root user (a uid other than 0, set in the task definition) on a read-only root filesystem.",
   check(r) {
-    if (r.type !== "aws:ecs/taskDefinition:TaskDefinition") return [];
-    const containers = json(r.props.containerDefinitions);
-    if (!Array.isArray(containers)) return [];
-    return containers.flatMap((c) => [
+    return taskContainers(r).flatMap((c) => [
       ...(runsAsRoot(c.user) ? [`container '${c.name}' of '${r.name}' runs as root: set \`user\` to a non-root uid:gid`] : []),
       ...(c.readonlyRootFilesystem !== true ? [`container '${c.name}' of '${r.name}' can write its root filesystem: set readonlyRootFilesystem to true and mount a volume where it must write`] : []),
     ]);

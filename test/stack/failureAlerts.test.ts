@@ -34,26 +34,21 @@ function alertText(rule: FailureRule, e: ReturnType<typeof event>): string {
 }
 
 it.each([
-  ["target-failed", ["task-failed"]],
-  ["oom-killed", ["task-failed"]],
-  ["image-pull-failed", ["task-not-started"]],
-  ["secrets-failed", ["task-not-started"]],
-  ["succeeded", []],
-] as [StopKind, string[]][])("a task that %s fires %j", (kind, ids) => {
-  expect(fired(event(kind)).map((r) => r.id)).toEqual(ids);
+  ["backup", "target-failed", ["task-failed"]],
+  ["backup", "oom-killed", ["task-failed"]],
+  ["backup", "image-pull-failed", ["task-not-started"]],
+  ["backup", "secrets-failed", ["task-not-started"]],
+  ["backup", "succeeded", []],
+  ["restore drill", "target-failed", ["drill-failed"]],
+  ["restore drill", "oom-killed", ["drill-failed"]],
+  ["restore drill", "image-pull-failed", ["drill-not-started"]],
+  ["restore drill", "succeeded", []],
+] as [string, StopKind, string[]][])("a %s task that %s fires %j, and no rule of the other family", (family, kind, ids) => {
+  expect(fired(family === "backup" ? event(kind) : drillEvent(kind)).map((r) => r.id)).toEqual(ids);
 });
 
 it("builds one rule of each kind the component creates resources for", () => {
   expect(rules.map((r) => r.id)).toEqual([...failureRuleIds]);
-});
-
-it.each([
-  ["target-failed", ["drill-failed"]],
-  ["oom-killed", ["drill-failed"]],
-  ["image-pull-failed", ["drill-not-started"]],
-  ["succeeded", []],
-] as [StopKind, string[]][])("a restore drill task that %s fires %j, and no backup rule", (kind, ids) => {
-  expect(fired(drillEvent(kind)).map((r) => r.id)).toEqual(ids);
 });
 
 it("ignores other task families and other clusters", () => {
