@@ -29,3 +29,4 @@ export const scheduleName = backup.scheduleName;
 export const imageRef = backup.imageRef;
 export const alertTopicArn = backup.alertTopicArn;
 export const runTaskCommand = backup.runTaskCommand;
+export const dashboardUrl = backup.dashboardUrl;

@@ -2,7 +2,8 @@ import * as path from "node:path";
 import * as aws from "@pulumi/aws";
 import * as dockerBuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
-import { deadLetterAlarmEvaluation, failedDeliveryAlarmEvaluation, failureRuleIds, staleBackupAlarmEvaluation, taskFailureRules } from "./alerts";
+import { backupMetrics, drillMetrics, metricNamespace } from "../image/src/contract";
+import { backupSizeAlarmEvaluation, deadLetterAlarmEvaluation, failedDeliveryAlarmEvaluation, failureRuleIds, staleBackupAlarmEvaluation, taskFailureRules } from "./alerts";
 import { secretKeyOf, type StackConfig } from "./config";
 import {
   alertTopicPolicy,
@@ -13,6 +14,7 @@ import {
   schedulerRolePolicy,
   taskRolePolicy,
 } from "./policies";
+import { dashboardBody, dashboardUrl } from "./dashboard";
 import { buildContainerDefinitions, scratchVolume } from "./taskDefinition";
 
 export interface ScheduledBackupArgs {
@@ -46,6 +48,8 @@ export class ScheduledBackup extends pulumi.ComponentResource {
   public readonly alertTopicArn: pulumi.Output<string>;
   /** A ready `aws ecs run-task …` command that starts a backup now, with the schedule's network settings. */
   public readonly runTaskCommand: pulumi.Output<string>;
+  /** The stage's CloudWatch dashboard in the console. */
+  public readonly dashboardUrl: pulumi.Output<string>;
 
   constructor(name: string, args: ScheduledBackupArgs, opts?: pulumi.ComponentResourceOptions) {
     super("db-backup:index:ScheduledBackup", name, {}, opts);
@@ -255,6 +259,8 @@ export class ScheduledBackup extends pulumi.ComponentResource {
         region: reg,
         logGroupName,
       }));
+    // Every alarm of the stage, for the dashboard's alarm widget.
+    const alarms: aws.cloudwatch.MetricAlarm[] = [];
     // The rules' kinds are fixed (alerts.ts); only their contents wait on ARNs.
     const failureRules = failureRuleIds.map((id) => {
       const rule = rules.apply((all) => all.find((r) => r.id === id)!);
@@ -268,7 +274,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
         arn: alerts.arn,
         inputTransformer: { inputPaths: rule.inputPaths, inputTemplate: rule.inputTemplate },
       }, parent);
-      new aws.cloudwatch.MetricAlarm(`${name}-${id}-undelivered`, {
+      alarms.push(new aws.cloudwatch.MetricAlarm(`${name}-${id}-undelivered`, {
         alarmDescription: `db-backup ${cfg.stage}: EventBridge could not deliver a '${id}' alert to the alerts topic (a backup task failed; see the task's log)`,
         namespace: "AWS/Events",
         metricName: "FailedInvocations",
@@ -276,7 +282,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
         ...failedDeliveryAlarmEvaluation(),
         alarmActions: [alerts.arn],
         tags,
-      }, parent);
+      }, parent));
       return eventRule;
     });
     new aws.sns.TopicPolicy(`${name}-alerts`, {
@@ -287,7 +293,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
     if (cfg.alertEmail) {
       new aws.sns.TopicSubscription(`${name}-alerts-email`, { topic: alerts.arn, protocol: "email", endpoint: cfg.alertEmail }, parent);
     }
-    new aws.cloudwatch.MetricAlarm(`${name}-schedule-dlq`, {
+    alarms.push(new aws.cloudwatch.MetricAlarm(`${name}-schedule-dlq`, {
       alarmDescription: `db-backup ${cfg.stage}: the scheduler could not start the backup task (see the dead-letter queue)`,
       namespace: "AWS/SQS",
       metricName: "ApproximateNumberOfMessagesVisible",
@@ -295,12 +301,12 @@ export class ScheduledBackup extends pulumi.ComponentResource {
       ...deadLetterAlarmEvaluation(),
       alarmActions: [alerts.arn],
       tags,
-    }, parent);
+    }, parent));
     for (const t of cfg.targets) {
-      new aws.cloudwatch.MetricAlarm(`${name}-${t.name}-stale`, {
+      alarms.push(new aws.cloudwatch.MetricAlarm(`${name}-${t.name}-stale`, {
         alarmDescription: `db-backup ${cfg.stage}: no successful backup of ${t.engine}/${t.name} for ${cfg.staleAfterHours} hours (INSUFFICIENT_DATA: the stage stopped reporting)`,
-        namespace: "DbBackup",
-        metricName: "BackupSuccess",
+        namespace: metricNamespace,
+        metricName: backupMetrics.success,
         dimensions: { Stage: cfg.stage, Target: t.name },
         ...staleBackupAlarmEvaluation(cfg.staleAfterHours),
         // A paused schedule makes no backups: its stale alarms say nothing until it runs again.
@@ -309,8 +315,46 @@ export class ScheduledBackup extends pulumi.ComponentResource {
         okActions: [alerts.arn],
         insufficientDataActions: [alerts.arn],
         tags,
-      }, parent);
+      }, parent));
     }
+
+    // Restore drills and backup sizes: two more alarms per target, to the same topic; then the dashboard.
+    for (const t of cfg.targets) {
+      const dimensions = { Stage: cfg.stage, Target: t.name };
+      alarms.push(new aws.cloudwatch.MetricAlarm(`${name}-${t.name}-stale-drill`, {
+        alarmDescription: `db-backup ${cfg.stage}: no restore drill of ${t.engine}/${t.name} passed for ${cfg.drillStaleAfterHours} hours (INSUFFICIENT_DATA: the drills stopped reporting)`,
+        namespace: metricNamespace,
+        metricName: drillMetrics.success,
+        dimensions,
+        ...staleBackupAlarmEvaluation(cfg.drillStaleAfterHours),
+        // Drills switched off run no drills: their alarms say nothing until they run again.
+        actionsEnabled: cfg.drillEnabled,
+        alarmActions: [alerts.arn],
+        okActions: [alerts.arn],
+        insufficientDataActions: [alerts.arn],
+        tags,
+      }, parent));
+      alarms.push(new aws.cloudwatch.MetricAlarm(`${name}-${t.name}-small-backup`, {
+        alarmDescription: `db-backup ${cfg.stage}: the latest backup of ${t.engine}/${t.name} is far smaller than usual (below its anomaly detection band): look for dropped tables or a dump of the wrong database`,
+        ...backupSizeAlarmEvaluation(metricNamespace, backupMetrics.bytes, dimensions),
+        alarmActions: [alerts.arn],
+        okActions: [alerts.arn],
+        tags,
+      }, parent));
+    }
+    const dashboard = new aws.cloudwatch.Dashboard(`${name}-dashboard`, {
+      dashboardName: name,
+      dashboardBody: pulumi.jsonStringify(pulumi.all([region, pulumi.all(alarms.map((a) => a.arn)), deadLetters.name, logGroup.name])
+        .apply(([reg, alarmArns, deadLetterQueueName, logGroupName]) => dashboardBody({
+          stage: cfg.stage,
+          region: reg,
+          targets: cfg.targets.map((t) => ({ name: t.name, engine: t.engine })),
+          alarmArns,
+          deadLetterQueueName,
+          logGroupName,
+        }))),
+    }, parent);
+    this.dashboardUrl = pulumi.all([region, dashboard.dashboardName]).apply(([reg, dashboardName]) => dashboardUrl(reg, dashboardName));
 
     this.clusterName = cluster.name;
     this.taskDefinitionArn = taskDefinition.arn;
@@ -328,6 +372,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
       imageRef: this.imageRef,
       alertTopicArn: this.alertTopicArn,
       runTaskCommand: this.runTaskCommand,
+      dashboardUrl: this.dashboardUrl,
     });
   }
 }
