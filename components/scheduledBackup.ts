@@ -4,7 +4,7 @@ import * as dockerBuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
 import { backupMetrics, drillMetrics, metricNamespace } from "../image/src/contract";
 import { backupSizeAlarmEvaluation, deadLetterAlarmEvaluation, failedDeliveryAlarmEvaluation, failureRuleIds, staleBackupAlarmEvaluation, taskFailureRules } from "./alerts";
-import { secretKeyOf, type StackConfig } from "./config";
+import { secretKeyOf, type StackConfig, type TargetConfig } from "./config";
 import {
   alertTopicPolicy,
   assumeRolePolicy,
@@ -302,41 +302,32 @@ export class ScheduledBackup extends pulumi.ComponentResource {
       alarmActions: [alerts.arn],
       tags,
     }, parent));
-    for (const t of cfg.targets) {
-      alarms.push(new aws.cloudwatch.MetricAlarm(`${name}-${t.name}-stale`, {
-        alarmDescription: `db-backup ${cfg.stage}: no successful backup of ${t.engine}/${t.name} for ${cfg.staleAfterHours} hours (INSUFFICIENT_DATA: the stage stopped reporting)`,
+    // A target's stale alarm: no success of `metricName` for `hours` (alerts.ts); silent while actions are off.
+    const staleAlarm = (t: TargetConfig, suffix: string, what: string, metricName: string, hours: number, actionsEnabled: boolean) =>
+      new aws.cloudwatch.MetricAlarm(`${name}-${t.name}-${suffix}`, {
+        alarmDescription: `db-backup ${cfg.stage}: ${what} of ${t.engine}/${t.name} for ${hours} hours (INSUFFICIENT_DATA: they stopped reporting)`,
         namespace: metricNamespace,
-        metricName: backupMetrics.success,
+        metricName,
         dimensions: { Stage: cfg.stage, Target: t.name },
-        ...staleBackupAlarmEvaluation(cfg.staleAfterHours),
-        // A paused schedule makes no backups: its stale alarms say nothing until it runs again.
-        actionsEnabled: cfg.scheduleEnabled,
+        ...staleBackupAlarmEvaluation(hours),
+        actionsEnabled,
         alarmActions: [alerts.arn],
         okActions: [alerts.arn],
         insufficientDataActions: [alerts.arn],
         tags,
-      }, parent));
+      }, parent);
+    for (const t of cfg.targets) {
+      // A paused schedule makes no backups: its stale alarms say nothing until it runs again.
+      alarms.push(staleAlarm(t, "stale", "no successful backup", backupMetrics.success, cfg.staleAfterHours, cfg.scheduleEnabled));
     }
 
     // Restore drills and backup sizes: two more alarms per target, to the same topic; then the dashboard.
     for (const t of cfg.targets) {
-      const dimensions = { Stage: cfg.stage, Target: t.name };
-      alarms.push(new aws.cloudwatch.MetricAlarm(`${name}-${t.name}-stale-drill`, {
-        alarmDescription: `db-backup ${cfg.stage}: no restore drill of ${t.engine}/${t.name} passed for ${cfg.drillStaleAfterHours} hours (INSUFFICIENT_DATA: the drills stopped reporting)`,
-        namespace: metricNamespace,
-        metricName: drillMetrics.success,
-        dimensions,
-        ...staleBackupAlarmEvaluation(cfg.drillStaleAfterHours),
-        // Drills switched off run no drills: their alarms say nothing until they run again.
-        actionsEnabled: cfg.drillEnabled,
-        alarmActions: [alerts.arn],
-        okActions: [alerts.arn],
-        insufficientDataActions: [alerts.arn],
-        tags,
-      }, parent));
+      // Drills switched off run no drills: their alarms say nothing until they run again.
+      alarms.push(staleAlarm(t, "stale-drill", "no passed restore drill", drillMetrics.success, cfg.drillStaleAfterHours, cfg.drillEnabled));
       alarms.push(new aws.cloudwatch.MetricAlarm(`${name}-${t.name}-small-backup`, {
         alarmDescription: `db-backup ${cfg.stage}: the latest backup of ${t.engine}/${t.name} is far smaller than usual (below its anomaly detection band): look for dropped tables or a dump of the wrong database`,
-        ...backupSizeAlarmEvaluation(metricNamespace, backupMetrics.bytes, dimensions),
+        ...backupSizeAlarmEvaluation(metricNamespace, backupMetrics.bytes, { Stage: cfg.stage, Target: t.name }),
         alarmActions: [alerts.arn],
         okActions: [alerts.arn],
         tags,
