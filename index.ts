@@ -32,3 +32,4 @@ export const runTaskCommand = backup.runTaskCommand;
 export const drillTaskDefinitionArn = backup.drillTaskDefinitionArn;
 export const drillScheduleName = backup.drillScheduleName;
 export const drillRunTaskCommand = backup.drillRunTaskCommand;
+export const dashboardUrl = backup.dashboardUrl;

@@ -178,6 +178,12 @@ export function failedDeliveryAlarmEvaluation(): AlarmEvaluation {
  * exactly the fresh-deploy case. One long period needs no filling: a sliding window of that length is
  * the question asked ("any success in the last N hours?"); alarms with periods of a minute or more are
  * evaluated every minute over Period x EvaluationPeriods ("Using Amazon CloudWatch alarms", evaluating an alarm).
+ *
+ * The drill-stale alarm asks the same of DrillSuccess (1 per passed drill, 0 per failed one) over
+ * `drillStaleAfterHours`, with the same reasoning: a fresh deploy waits silently for its first drill, a
+ * stage whose drills stop passing or stop reporting pages, and `drillEnabled: false` disables its
+ * actions (scheduledBackup.ts). A failed drill alerts at once through the failure rules; this alarm is
+ * for drills that stop happening at all, or keep failing after that first alert.
  */
 export function staleBackupAlarmEvaluation(staleAfterHours: number): AlarmEvaluation {
   const e: AlarmEvaluation = {
@@ -190,6 +196,90 @@ export function staleBackupAlarmEvaluation(staleAfterHours: number): AlarmEvalua
     treatMissingData: "missing",
   };
   const problem = alarmEvaluationProblem(e);
-  if (problem) throw new Error(`stale-backup alarm for ${staleAfterHours} hours: ${problem}`);
+  if (problem) throw new Error(`stale alarm for ${staleAfterHours} hours: ${problem}`);
+  return e;
+}
+
+/**
+ * The size-anomaly alarm's band: CloudWatch anomaly detection on BackupBytes, not a hand-made average.
+ * CloudWatch trains a model of the metric's expected values on "up to two weeks of metric data",
+ * with its trend and "hourly, daily, and weekly patterns", and an alarm may be made before there are two
+ * weeks of data; the model "is specific to a metric and a statistic" ("Using CloudWatch anomaly
+ * detection", CloudWatch User Guide, https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Anomaly_Detection.html).
+ * The alarm makes its own model: "If you delete the model without deleting the alarm, the alarm
+ * automatically recreates the model" ("Creating a CloudWatch alarm based on anomaly detection",
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Create_Anomaly_Detection_Alarm.html).
+ * - `Minimum` over one hour: the smallest backup stored in that hour, so a stage that backs up more
+ *   often than hourly cannot hide a small dump behind normal ones, and every schedule the config
+ *   allows (hourly in prod, six-hourly in uat, working hours in dev) gives one point per run-hour, which
+ *   the model's hourly, daily and weekly patterns fit. A day-long period would leave fourteen points in
+ *   the two weeks the model trains on.
+ * - Four standard deviations ("ANOMALY_DETECTION_BAND(m1, N)": "the number of standard deviations to use
+ *   for the band", default 2, "Using metric math", metric math functions,
+ *   https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html). The alarm
+ *   pages, so it must mean "far below usual": with residuals spread normally, 2 puts about 2.3% of
+ *   ordinary backups under the band (some seventeen pages a month for an hourly target), 3 about 0.13%
+ *   (one a month), 4 about 0.003% (one in years). How the residuals of a real database's dump sizes
+ *   spread is for AWS's model to learn: the number is the knob if a stage's live band proves too tight.
+ */
+export const backupSizeBand = { stat: "Minimum", period: 3600, standardDeviations: 4 } as const;
+
+/** The band of `metricId` as the size alarm draws it; the dashboard shows the same expression. */
+export function sizeBandExpression(metricId: string): string {
+  return `ANOMALY_DETECTION_BAND(${metricId}, ${backupSizeBand.standardDeviations})`;
+}
+
+/** One entry of an alarm's metric math (aws.cloudwatch.MetricAlarm `metricQueries`). */
+export interface MetricQuery {
+  /** Starts with a lowercase letter; expressions refer to the query by it. */
+  id: string;
+  returnData: boolean;
+  label?: string;
+  expression?: string;
+  metric?: { namespace: string; metricName: string; dimensions: Record<string, string>; stat: string; period: number };
+}
+
+/** An alarm on an anomaly detection band: the fields of aws.cloudwatch.MetricAlarm that decide its state. */
+export interface AnomalyAlarmEvaluation {
+  metricQueries: MetricQuery[];
+  /** The id of the ANOMALY_DETECTION_BAND query. */
+  thresholdMetricId: string;
+  comparisonOperator: "LessThanLowerThreshold";
+  evaluationPeriods: number;
+  datapointsToAlarm: number;
+  treatMissingData: AlarmEvaluation["treatMissingData"];
+}
+
+/**
+ * ALARM when one target's latest stored backup is far smaller than its model expects: a dropped table,
+ * a dump of the wrong (empty) database after a failover, a filter that excluded most of the data.
+ * - The metric and the band both return data, as CloudWatch itself stores an anomaly detection alarm;
+ *   `thresholdMetricId` names the band ("If this is an alarm based on an anomaly detection model, make
+ *   this value match the ID of the ANOMALY_DETECTION_BAND function", PutMetricAlarm); no `threshold`,
+ *   which is "not used for alarms based on anomaly detection models".
+ * - One breaching point alarms: a single dump far below the band is worth a look, and the next normal
+ *   one clears it (OK is sent too, so the page is closed by the next message).
+ * - `ignore`: a period without a backup (between uat's six-hourly runs, dev's nights and weekends, a failed
+ *   backup, which declares no size: image/src/log.ts) keeps the state the last backup set ("Configuring
+ *   how CloudWatch alarms treat missing data"). `missing` would turn it INSUFFICIENT_DATA between runs,
+ *   and `notBreaching` would clear an alarm before any normal backup had been stored. Silence itself is
+ *   the stale-backup alarm's business.
+ * - No action on INSUFFICIENT_DATA: it is the state before the first backup and while the model has
+ *   nothing to say, not a failure.
+ */
+export function backupSizeAlarmEvaluation(namespace: string, metricName: string, dimensions: Record<string, string>): AnomalyAlarmEvaluation {
+  const e: AnomalyAlarmEvaluation = {
+    metricQueries: [
+      { id: "size", returnData: true, label: "smallest backup of the hour (bytes)", metric: { namespace, metricName, dimensions, stat: backupSizeBand.stat, period: backupSizeBand.period } },
+      { id: "band", returnData: true, label: "expected size (anomaly detection band)", expression: sizeBandExpression("size") },
+    ],
+    thresholdMetricId: "band",
+    comparisonOperator: "LessThanLowerThreshold",
+    evaluationPeriods: 1,
+    datapointsToAlarm: 1,
+    treatMissingData: "ignore",
+  };
+  const problem = alarmEvaluationProblem({ period: backupSizeBand.period, evaluationPeriods: e.evaluationPeriods });
+  if (problem) throw new Error(`size-anomaly alarm: ${problem}`);
   return e;
 }

@@ -2,8 +2,9 @@ import * as path from "node:path";
 import * as aws from "@pulumi/aws";
 import * as dockerBuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
-import { deadLetterAlarmEvaluation, failedDeliveryAlarmEvaluation, failureRuleIds, staleBackupAlarmEvaluation, taskFailureRules } from "./alerts";
-import { secretKeyOf, type StackConfig } from "./config";
+import { backupMetrics, drillMetrics, metricNamespace } from "../image/src/contract";
+import { backupSizeAlarmEvaluation, deadLetterAlarmEvaluation, failedDeliveryAlarmEvaluation, failureRuleIds, staleBackupAlarmEvaluation, taskFailureRules } from "./alerts";
+import { secretKeyOf, type StackConfig, type TargetConfig } from "./config";
 import {
   alertTopicPolicy,
   assumeRolePolicy,
@@ -14,6 +15,7 @@ import {
   taskRolePolicy,
   verifierRolePolicy,
 } from "./policies";
+import { dashboardBody, dashboardUrl } from "./dashboard";
 import { buildContainerDefinitions, buildDrillContainerDefinitions, fargateTaskShape, runTaskCommand } from "./taskDefinition";
 
 /** One scheduled task family: the backup's or the restore drill's. */
@@ -69,6 +71,8 @@ export class ScheduledBackup extends pulumi.ComponentResource {
   public readonly drillScheduleName: pulumi.Output<string>;
   /** A ready `aws ecs run-task …` command that starts a restore drill now, with the schedule's network settings. */
   public readonly drillRunTaskCommand: pulumi.Output<string>;
+  /** The stage's CloudWatch dashboard in the console. */
+  public readonly dashboardUrl: pulumi.Output<string>;
 
   constructor(name: string, args: ScheduledBackupArgs, opts?: pulumi.ComponentResourceOptions) {
     super("db-backup:index:ScheduledBackup", name, {}, opts);
@@ -302,6 +306,8 @@ export class ScheduledBackup extends pulumi.ComponentResource {
         region: reg,
         logGroupName,
       }));
+    // Every alarm of the stage, for the dashboard's alarm widget.
+    const alarms: aws.cloudwatch.MetricAlarm[] = [];
     // The rules' kinds are fixed (alerts.ts); only their contents wait on ARNs.
     const failureRules = failureRuleIds.map((id) => {
       const rule = rules.apply((all) => all.find((r) => r.id === id)!);
@@ -315,7 +321,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
         arn: alerts.arn,
         inputTransformer: { inputPaths: rule.inputPaths, inputTemplate: rule.inputTemplate },
       }, parent);
-      new aws.cloudwatch.MetricAlarm(`${name}-${id}-undelivered`, {
+      alarms.push(new aws.cloudwatch.MetricAlarm(`${name}-${id}-undelivered`, {
         alarmDescription: `db-backup ${cfg.stage}: EventBridge could not deliver a '${id}' alert to the alerts topic (a ${id.startsWith("drill") ? "restore drill" : "backup"} task failed; see the task's log)`,
         namespace: "AWS/Events",
         metricName: "FailedInvocations",
@@ -323,7 +329,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
         ...failedDeliveryAlarmEvaluation(),
         alarmActions: [alerts.arn],
         tags,
-      }, parent);
+      }, parent));
       return eventRule;
     });
     new aws.sns.TopicPolicy(`${name}-alerts`, {
@@ -334,7 +340,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
     if (cfg.alertEmail) {
       new aws.sns.TopicSubscription(`${name}-alerts-email`, { topic: alerts.arn, protocol: "email", endpoint: cfg.alertEmail }, parent);
     }
-    new aws.cloudwatch.MetricAlarm(`${name}-schedule-dlq`, {
+    alarms.push(new aws.cloudwatch.MetricAlarm(`${name}-schedule-dlq`, {
       alarmDescription: `db-backup ${cfg.stage}: the scheduler could not start the backup or the restore drill task (see the dead-letter queue)`,
       namespace: "AWS/SQS",
       metricName: "ApproximateNumberOfMessagesVisible",
@@ -342,22 +348,51 @@ export class ScheduledBackup extends pulumi.ComponentResource {
       ...deadLetterAlarmEvaluation(),
       alarmActions: [alerts.arn],
       tags,
-    }, parent);
-    for (const t of cfg.targets) {
-      new aws.cloudwatch.MetricAlarm(`${name}-${t.name}-stale`, {
-        alarmDescription: `db-backup ${cfg.stage}: no successful backup of ${t.engine}/${t.name} for ${cfg.staleAfterHours} hours (INSUFFICIENT_DATA: the stage stopped reporting)`,
-        namespace: "DbBackup",
-        metricName: "BackupSuccess",
+    }, parent));
+    // A target's stale alarm: no success of `metricName` for `hours` (alerts.ts); silent while actions are off.
+    const staleAlarm = (t: TargetConfig, suffix: string, what: string, metricName: string, hours: number, actionsEnabled: boolean) =>
+      new aws.cloudwatch.MetricAlarm(`${name}-${t.name}-${suffix}`, {
+        alarmDescription: `db-backup ${cfg.stage}: ${what} of ${t.engine}/${t.name} for ${hours} hours (INSUFFICIENT_DATA: they stopped reporting)`,
+        namespace: metricNamespace,
+        metricName,
         dimensions: { Stage: cfg.stage, Target: t.name },
-        ...staleBackupAlarmEvaluation(cfg.staleAfterHours),
-        // A paused schedule makes no backups: its stale alarms say nothing until it runs again.
-        actionsEnabled: cfg.scheduleEnabled,
+        ...staleBackupAlarmEvaluation(hours),
+        actionsEnabled,
         alarmActions: [alerts.arn],
         okActions: [alerts.arn],
         insufficientDataActions: [alerts.arn],
         tags,
       }, parent);
+    for (const t of cfg.targets) {
+      // A paused schedule makes no backups: its stale alarms say nothing until it runs again.
+      alarms.push(staleAlarm(t, "stale", "no successful backup", backupMetrics.success, cfg.staleAfterHours, cfg.scheduleEnabled));
     }
+
+    // Restore drills and backup sizes: two more alarms per target, to the same topic; then the dashboard.
+    for (const t of cfg.targets) {
+      // Drills switched off run no drills: their alarms say nothing until they run again.
+      alarms.push(staleAlarm(t, "stale-drill", "no passed restore drill", drillMetrics.success, cfg.drillStaleAfterHours, cfg.drillEnabled));
+      alarms.push(new aws.cloudwatch.MetricAlarm(`${name}-${t.name}-small-backup`, {
+        alarmDescription: `db-backup ${cfg.stage}: the latest backup of ${t.engine}/${t.name} is far smaller than usual (below its anomaly detection band): look for dropped tables or a dump of the wrong database`,
+        ...backupSizeAlarmEvaluation(metricNamespace, backupMetrics.bytes, { Stage: cfg.stage, Target: t.name }),
+        alarmActions: [alerts.arn],
+        okActions: [alerts.arn],
+        tags,
+      }, parent));
+    }
+    const dashboard = new aws.cloudwatch.Dashboard(`${name}-dashboard`, {
+      dashboardName: name,
+      dashboardBody: pulumi.jsonStringify(pulumi.all([region, pulumi.all(alarms.map((a) => a.arn)), deadLetters.name, logGroup.name])
+        .apply(([reg, alarmArns, deadLetterQueueName, logGroupName]) => dashboardBody({
+          stage: cfg.stage,
+          region: reg,
+          targets: cfg.targets.map((t) => ({ name: t.name, engine: t.engine })),
+          alarmArns,
+          deadLetterQueueName,
+          logGroupName,
+        }))),
+    }, parent);
+    this.dashboardUrl = pulumi.all([region, dashboard.dashboardName]).apply(([reg, dashboardName]) => dashboardUrl(reg, dashboardName));
 
     this.clusterName = cluster.name;
     this.taskDefinitionArn = taskDefinition.arn;
@@ -383,6 +418,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
       drillTaskDefinitionArn: this.drillTaskDefinitionArn,
       drillScheduleName: this.drillScheduleName,
       drillRunTaskCommand: this.drillRunTaskCommand,
+      dashboardUrl: this.dashboardUrl,
     });
   }
 }

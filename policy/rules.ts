@@ -217,6 +217,18 @@ export const everyBucketLockedDown: StackRule = {
   },
 };
 
+export const everyAlarmAlerts: StackRule = {
+  name: "every-alarm-alerts",
+  description: "Every metric alarm sends its ALARM state to an SNS topic of the stack: an alarm that notifies no one is no alert.",
+  check(resources) {
+    const topics = new Set(resources.filter((r) => r.type === "aws:sns/topic:Topic").map((t) => t.props.arn));
+    return resources
+      .filter((r) => r.type === "aws:cloudwatch/metricAlarm:MetricAlarm")
+      .filter((a) => !list<string>(a.props.alarmActions).some((action) => topics.has(action)))
+      .map((a) => `alarm '${a.name}' sends its ALARM state to no topic of this stack: add the alerts topic's ARN to alarmActions`);
+  },
+};
+
 export const resourceRules: ResourceRule[] = [
   noSecretsInTaskEnvironment,
   imagesPinnedByDigest,
@@ -230,4 +242,4 @@ export const resourceRules: ResourceRule[] = [
   noBackupDeletion,
 ];
 
-export const stackRules: StackRule[] = [everyBucketLockedDown];
+export const stackRules: StackRule[] = [everyBucketLockedDown, everyAlarmAlerts];

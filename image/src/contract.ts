@@ -31,6 +31,22 @@ export interface DrillEnvironment extends StackEnvironment {
   DRILL_MAX_ROW_LOSS_PERCENT: string;
 }
 
+/**
+ * The runner's metrics, as CloudWatch extracts them from its summary lines (embedded metric format):
+ * the namespace, the dimensions every metric is published under, and the metric names. The stack's
+ * alarms and dashboard read them from here, so a metric the runner renames or stops writing fails
+ * the type check or a test on the stack's side instead of leaving an alarm watching nothing.
+ */
+export const metricNamespace = "DbBackup";
+export const metricDimensions = ["Stage", "Target"] as const;
+/** One backup of one target: 1 stored / 0 failed; the stored dump's size; the time it took. */
+export const backupMetrics = { success: "BackupSuccess", bytes: "BackupBytes", durationSeconds: "BackupDurationSeconds" } as const;
+/**
+ * One restore drill of one target: 1 passed / 0 failed; download + restore seconds (the RTO); the rows
+ * (documents) restored; how old the drilled backup was.
+ */
+export const drillMetrics = { success: "DrillSuccess", restoreSeconds: "RestoreSeconds", restoredRows: "RestoredRows", backupAgeHours: "BackupAgeHours" } as const;
+
 export type Engine = "postgres" | "mongodb";
 
 /** libpq's sslmode values. */

@@ -5,6 +5,7 @@
  * progress of what is running; redacted the same way.
  */
 
+import { backupMetrics, metricDimensions, metricNamespace } from "./contract";
 import { LiveDisplay } from "./terminal";
 
 const secrets = new Set<string>();
@@ -162,31 +163,30 @@ export interface TargetMetrics {
 
 /**
  * A log line in CloudWatch embedded metric format: CloudWatch turns it into the metrics
- * DbBackup/BackupSuccess, BackupBytes and BackupDurationSeconds per stage and target.
+ * DbBackup/BackupSuccess, BackupBytes and BackupDurationSeconds per stage and target (contract.ts).
+ * A failed backup declares no BackupBytes metric: it stored nothing, and a 0 among the sizes would
+ * both trip the size-anomaly alarm (components/alerts.ts) and teach its model that 0 is an ordinary
+ * size. The line still carries the field, for the reader. Only the members a directive names become
+ * metrics ("Specification: Embedded metric format", CloudWatch User Guide).
  */
 export function logMetrics(msg: string, m: TargetMetrics, fields: Fields = {}): void {
+  const metrics = [
+    { Name: backupMetrics.success, Unit: "Count" },
+    ...(m.success ? [{ Name: backupMetrics.bytes, Unit: "Bytes" }] : []),
+    { Name: backupMetrics.durationSeconds, Unit: "Seconds" },
+  ];
   log(m.success ? "info" : "error", msg, {
     ...fields,
     _aws: {
       Timestamp: Date.now(),
-      CloudWatchMetrics: [
-        {
-          Namespace: "DbBackup",
-          Dimensions: [["Stage", "Target"]],
-          Metrics: [
-            { Name: "BackupSuccess", Unit: "Count" },
-            { Name: "BackupBytes", Unit: "Bytes" },
-            { Name: "BackupDurationSeconds", Unit: "Seconds" },
-          ],
-        },
-      ],
+      CloudWatchMetrics: [{ Namespace: metricNamespace, Dimensions: [[...metricDimensions]], Metrics: metrics }],
     },
     Stage: m.stage,
     Target: m.target,
     engine: m.engine,
     target: m.target,
-    BackupSuccess: m.success ? 1 : 0,
-    BackupBytes: m.bytes,
-    BackupDurationSeconds: m.durationSeconds,
+    [backupMetrics.success]: m.success ? 1 : 0,
+    [backupMetrics.bytes]: m.bytes,
+    [backupMetrics.durationSeconds]: m.durationSeconds,
   });
 }

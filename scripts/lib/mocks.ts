@@ -140,6 +140,11 @@ export class AwsMocks implements pulumi.runtime.Mocks {
         const id = [8, 4, 4, 4, 12].map((n, i) => hex(`${name}${i}`, n)).join("-");
         return { id, computed: { keyId: id, arn: arn("kms", `key/${id}`) } };
       }
+      case "aws:cloudwatch/dashboard:Dashboard": {
+        // Dashboards are global to the account: no region in the ARN.
+        const dashboard = inputs.dashboardName ?? physicalName(name);
+        return { id: dashboard, computed: { dashboardName: dashboard, dashboardArn: `arn:aws:cloudwatch::${account}:dashboard/${dashboard}` } };
+      }
       case "aws:cloudwatch/metricAlarm:MetricAlarm": {
         const alarm = inputs.name ?? physicalName(name);
         return { id: alarm, computed: { name: alarm, arn: arn("cloudwatch", `alarm:${alarm}`) } };

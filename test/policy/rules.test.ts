@@ -90,6 +90,20 @@ describe("every-bucket-locked-down", () => {
   });
 });
 
+describe("every-alarm-alerts", () => {
+  const topic: ResourceLike = { type: "aws:sns/topic:Topic", name: "alerts", props: { arn: "arn:aws:sns:ap-southeast-1:123456789012:alerts" } };
+  const alarm = (alarmActions?: string[]): ResourceLike => ({ type: "aws:cloudwatch/metricAlarm:MetricAlarm", name: "a", props: { alarmActions } });
+  it("passes an alarm that notifies the stack's topic", () => {
+    expect(rules.everyAlarmAlerts.check([topic, alarm([topic.props.arn])], () => undefined)).toEqual([]);
+  });
+  it("refuses an alarm with no action, or with only another stack's topic", () => {
+    expect(rules.everyAlarmAlerts.check([topic, alarm()], () => undefined)).toHaveLength(1);
+    expect(rules.everyAlarmAlerts.check([topic, alarm(["arn:aws:sns:ap-southeast-1:123456789012:elsewhere"])], () => undefined)).toEqual([
+      "alarm 'a' sends its ALARM state to no topic of this stack: add the alerts topic's ARN to alarmActions",
+    ]);
+  });
+});
+
 const stacks = committedStacks();
 
 describe.each(stacks)("the synth graph of stack %s", (stack) => {
@@ -102,12 +116,14 @@ describe.each(stacks)("the synth graph of stack %s", (stack) => {
   it("passes every rule of the policy pack", () => {
     const resources: ResourceLike[] = graph.resources.map((r) => ({ type: r.type, name: r.name, props: r.inputs }));
     const violations = resources.flatMap((r) => rules.resourceRules.flatMap((rule) => rule.check(r).map((v) => `${rule.name}: ${v}`)));
-    // A bucket configuration's `bucket` input is the bucket's ID, as the mocks returned it.
-    const bucketOf = (config: ResourceLike) => resources[graph.resources.findIndex((r) => r.type === "aws:s3/bucket:Bucket" && r.outputs.id === config.props.bucket)];
-    const stackViolations = rules.stackRules.flatMap((rule) => rule.check(resources, bucketOf));
+    // A stack rule sees each resource's outputs ("PolicyResource.props: The outputs of the resource"),
+    // which hold its inputs too. A bucket configuration's `bucket` is the bucket's ID, as the mocks returned it.
+    const stated: ResourceLike[] = graph.resources.map((r) => ({ type: r.type, name: r.name, props: { ...r.inputs, ...r.outputs } }));
+    const bucketOf = (config: ResourceLike) => stated[graph.resources.findIndex((r) => r.type === "aws:s3/bucket:Bucket" && r.outputs.id === config.props.bucket)];
+    const stackViolations = rules.stackRules.flatMap((rule) => rule.check(stated, bucketOf));
     expect([...violations, ...stackViolations]).toEqual([]);
     // The rules looked at what they guard: the graph has each kind of resource they check.
-    for (const type of ["aws:ecs/taskDefinition:TaskDefinition", "aws:cloudwatch/logGroup:LogGroup", "aws:s3/bucketPolicy:BucketPolicy", "aws:scheduler/schedule:Schedule", "aws:iam/rolePolicy:RolePolicy"]) {
+    for (const type of ["aws:ecs/taskDefinition:TaskDefinition", "aws:cloudwatch/logGroup:LogGroup", "aws:s3/bucketPolicy:BucketPolicy", "aws:scheduler/schedule:Schedule", "aws:iam/rolePolicy:RolePolicy", "aws:cloudwatch/metricAlarm:MetricAlarm"]) {
       expect(resources.some((r) => r.type === type)).toBe(true);
     }
   });

@@ -1,10 +1,11 @@
 /**
- * The dead-letter and stale-backup alarms, run through a model of CloudWatch's documented alarm
- * evaluation (models/cloudwatch.ts) against what SQS and the runner publish.
+ * The dead-letter, stale-backup, stale-drill and size-anomaly alarms, run through a model of CloudWatch's
+ * documented alarm evaluation (models/cloudwatch.ts) against what SQS and the runner publish.
  */
 
-import { alarmEvaluationProblem, deadLetterAlarmEvaluation, staleBackupAlarmEvaluation, type AlarmEvaluation } from "../../components/alerts";
-import { backupRuns, evaluateAlarm, every, queueDepthSamples, simulateAlarm, type AlarmState, type Point } from "./models/cloudwatch";
+import { alarmEvaluationProblem, backupSizeAlarmEvaluation, deadLetterAlarmEvaluation, staleBackupAlarmEvaluation, type AlarmEvaluation } from "../../components/alerts";
+import { backupMetrics, metricNamespace } from "../../image/src/contract";
+import { anomalyAlarm, backupRuns, backupSizes, evaluateAlarm, every, queueDepthSamples, simulateAlarm, type AlarmState, type Point } from "./models/cloudwatch";
 
 describe("the model reproduces CloudWatch's table (Datapoints to Alarm and Evaluation Periods 3, range 5)", () => {
   // "Using Amazon CloudWatch alarms", How alarm state is evaluated when data is missing: 0 is not
@@ -111,4 +112,99 @@ it("refuses an evaluation period CloudWatch would refuse", () => {
   expect(() => staleBackupAlarmEvaluation(169)).toThrow("over CloudWatch's limit of 604800 s");
   expect(alarmEvaluationProblem({ period: 300, evaluationPeriods: 289 })).toMatch("limit of 86400 s");
   expect(alarmEvaluationProblem({ period: 90, evaluationPeriods: 1 })).toMatch("not a multiple of 60");
+});
+
+describe("stale-drill alarm: daily drills, drillStaleAfterHours 50 (the defaults)", () => {
+  // The drill-stale alarm is the stale-backup alarm's evaluation over DrillSuccess (alerts.ts).
+  const e = staleBackupAlarmEvaluation(50);
+  const window = 50 * hour;
+  const minutes = 20 * day;
+  const drills = every(day, 6 * hour, minutes);
+  const on = { actionsEnabled: true, alarm: true, ok: true, insufficientData: true };
+
+  it.each([2, 5])("a fresh deploy waits for its first drill without paging (range %i)", (range) => {
+    const { notifications } = simulateAlarm(e, on, backupRuns(drills), minutes, range);
+    expect(notifications).toEqual([{ minute: drills[0], state: "OK" }]);
+  });
+
+  it.each([2, 5])("one failed drill is the failure alert's business; the second in a row pages (range %i)", (range) => {
+    const lastPass = drills[5];
+    const once = simulateAlarm(e, on, backupRuns(drills.filter((m) => m !== drills[6]), [drills[6]]), minutes, range);
+    expect(pages(once.notifications)).toEqual([]);
+    const failing = simulateAlarm(e, on, backupRuns(drills.filter((m) => m <= lastPass), drills.filter((m) => m > lastPass)), minutes, range);
+    expect(pages(failing.notifications)).toEqual([{ minute: lastPass + window, state: "ALARM" }]);
+  });
+
+  it.each([2, 5])("pages when the drills stop happening (range %i)", (range) => {
+    const ran = drills.slice(0, 6);
+    const page = pages(simulateAlarm(e, on, backupRuns(ran), minutes, range).notifications);
+    expect(page.map((n) => n.state)).toEqual(["INSUFFICIENT_DATA"]);
+    expect(page[0].minute).toBeGreaterThan(ran[ran.length - 1] + window);
+  });
+
+  it("says nothing with drills disabled (actions off), whatever the data", () => {
+    const off = { ...on, actionsEnabled: false };
+    for (const samples of [new Map(), backupRuns(drills.slice(0, 3)), backupRuns([], drills)]) {
+      expect(simulateAlarm(e, off, samples, minutes, 3).notifications).toEqual([]);
+    }
+  });
+});
+
+describe("size-anomaly alarm", () => {
+  const e = backupSizeAlarmEvaluation(metricNamespace, backupMetrics.bytes, { Stage: "dev", Target: "app" });
+  const gib = 1024 ** 3;
+  const actions = { actionsEnabled: true, alarm: true, ok: true, insufficientData: false };
+  // A trained band: ordinary dumps of about 1 GiB, the lower bound at 0.9 GiB. The band itself is
+  // CloudWatch's model, which only AWS computes.
+  const lowerBand = () => 0.9 * gib;
+  const ordinary = (minute: number) => ({ minute, bytes: gib * (1 + 0.01 * Math.sin(minute)) });
+  const run = (sizes: { minute: number; bytes: number }[], range: number, evaluation = e) => {
+    const { rule, samples } = anomalyAlarm(evaluation, backupSizes(sizes), lowerBand);
+    return simulateAlarm(rule, actions, samples, 10 * day, range);
+  };
+
+  it("fits together as CloudWatch requires: the threshold is the band, the band is of the watched metric, no static threshold", () => {
+    expect(() => anomalyAlarm(e, new Map(), lowerBand)).not.toThrow();
+    expect(e).not.toHaveProperty("threshold");
+    expect(() => anomalyAlarm({ ...e, thresholdMetricId: "size" }, new Map(), lowerBand)).toThrow("names no expression");
+    const elsewhere = e.metricQueries.map((q) => (q.expression ? { ...q, expression: "ANOMALY_DETECTION_BAND(other, 4)" } : q));
+    expect(() => anomalyAlarm({ ...e, metricQueries: elsewhere }, new Map(), lowerBand)).toThrow("not a metric of the alarm");
+    expect(() => anomalyAlarm({ ...e, threshold: 0 }, new Map(), lowerBand)).toThrow("no static threshold");
+    expect(alarmEvaluationProblem({ period: e.metricQueries[0].metric!.period, evaluationPeriods: e.evaluationPeriods })).toBeUndefined();
+  });
+
+  it.each([2, 5])("pages on a backup far below the band and clears with the next ordinary one, hourly backups (range %i)", (range) => {
+    const hours = every(hour, 10, 10 * day);
+    const small = hours[100];
+    const { notifications } = run(hours.map((m) => (m === small ? { minute: m, bytes: 0.2 * gib } : ordinary(m))), range);
+    expect(notifications).toEqual([{ minute: hours[0], state: "OK" }, { minute: small, state: "ALARM" }, { minute: hours[101], state: "OK" }]);
+  });
+
+  it.each([2, 5])("keeps its state through the hours without a backup (six-hourly runs, nights and weekends) (range %i)", (range) => {
+    const runs = every(6 * hour, 10, 10 * day);
+    const small = runs[10];
+    const { notifications, states } = run(runs.map((m) => (m === small ? { minute: m, bytes: 0.2 * gib } : ordinary(m))), range);
+    expect(notifications).toEqual([{ minute: runs[0], state: "OK" }, { minute: small, state: "ALARM" }, { minute: runs[11], state: "OK" }]);
+    expect(states.slice(small, runs[11]).every((s) => s === "ALARM")).toBe(true);
+    expect(states.slice(runs[0], small).every((s) => s === "OK")).toBe(true);
+    // With `missing` it would flap to INSUFFICIENT_DATA between runs, and `notBreaching` would clear the
+    // alarm once the small backup left the evaluation range, before any ordinary one was stored.
+    const sizes = runs.map((m) => (m === small ? { minute: m, bytes: 0.2 * gib } : ordinary(m)));
+    expect(run(sizes, range, { ...e, treatMissingData: "missing" }).states.slice(runs[0], small)).toContain("INSUFFICIENT_DATA");
+    expect(run(sizes, range, { ...e, treatMissingData: "notBreaching" }).states[small + (range + 1) * hour]).toBe("OK");
+  });
+
+  it("a failed backup, which declares no size, changes nothing; before the runner stopped declaring 0, it paged", () => {
+    const hours = every(hour, 10, 5 * day);
+    const failed = hours[30];
+    expect(run(hours.filter((m) => m !== failed).map(ordinary), 3).notifications).toEqual([{ minute: hours[0], state: "OK" }]);
+    const before = run(hours.map((m) => (m === failed ? { minute: m, bytes: 0 } : ordinary(m))), 3).notifications;
+    expect(before).toContainEqual({ minute: failed, state: "ALARM" });
+  });
+
+  it("is silent before the first backup: INSUFFICIENT_DATA has no action", () => {
+    const { notifications, states } = run([], 3);
+    expect(notifications).toEqual([]);
+    expect(new Set(states)).toEqual(new Set(["INSUFFICIENT_DATA"]));
+  });
 });

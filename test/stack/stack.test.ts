@@ -7,10 +7,13 @@ import type { RecordedResource } from "../../scripts/lib/mocks";
 import { committedStacks, readStackFile } from "../../scripts/lib/stackFiles";
 import type { SynthResult } from "../../scripts/lib/synth";
 import { allows, denies, s3KmsRequest } from "../support/iam";
-import { backupRuns, every, queueDepthSamples, simulateAlarm } from "./models/cloudwatch";
+import { dashboardUrl } from "../../components/dashboard";
+import { anomalyAlarm, backupRuns, backupSizes, every, queueDepthSamples, simulateAlarm } from "./models/cloudwatch";
+import { dashboardProblems, shownMetrics } from "./models/dashboard";
 import { patternMatches, stopKinds, stoppedTaskEvent, transformString } from "./models/eventbridge";
 
 const stacks = committedStacks();
+const targetNames = (stack: string): string[] => (JSON.parse(readStackFile(stack)["db-backup:targets"]) as { name: string }[]).map((t) => t.name).sort();
 
 async function synth(stack: string, config?: Record<string, string>): Promise<SynthResult> {
   jest.resetModules();
@@ -80,10 +83,11 @@ describe.each(stacks)("stack %s", (stack) => {
       "aws:cloudwatch/eventRule:EventRule",
       "aws:cloudwatch/eventTarget:EventTarget",
       "aws:cloudwatch/metricAlarm:MetricAlarm",
+      "aws:cloudwatch/dashboard:Dashboard",
     ]) {
       expect(types).toContain(type);
     }
-    expect(Object.keys(graph.outputs).sort()).toEqual(["alertTopicArn", "bucketName", "clusterName", "drillRunTaskCommand", "drillScheduleName", "drillTaskDefinitionArn", "imageRef", "logGroupName", "runTaskCommand", "scheduleName", "taskDefinitionArn"]);
+    expect(Object.keys(graph.outputs).sort()).toEqual(["alertTopicArn", "bucketName", "clusterName", "dashboardUrl", "drillRunTaskCommand", "drillScheduleName", "drillTaskDefinitionArn", "imageRef", "logGroupName", "runTaskCommand", "scheduleName", "taskDefinitionArn"]);
     for (const r of graph.resources) expect(r.name).toMatch(new RegExp(`^db-backup-${stack}`));
   });
 
@@ -447,6 +451,63 @@ describe.each(stacks)("stack %s", (stack) => {
     expect(cmd).toContain(`--task-definition ${one("aws:ecs/taskDefinition:TaskDefinition", "-drill").outputs.arn} `);
   });
 
+  it("sends every alarm of the stage to the alerts topic", () => {
+    const topic = one("aws:sns/topic:Topic").outputs.arn;
+    const alarms = all("aws:cloudwatch/metricAlarm:MetricAlarm");
+    expect(alarms.length).toBeGreaterThan(0);
+    for (const a of alarms) expect(a.inputs.alarmActions).toEqual([topic]);
+  });
+
+  it("has a stale-drill alarm per target on the drills' metric, silent on a fresh deploy, paging when drills stop passing", () => {
+    const topic = one("aws:sns/topic:Topic").outputs.arn;
+    const drill = all("aws:cloudwatch/metricAlarm:MetricAlarm").filter((a) => a.name.endsWith("-stale-drill"));
+    expect(drill.map((a) => (a.inputs.dimensions as any).Target).sort()).toEqual(targetNames(stack));
+    const hours = Number(readStackFile(stack)["db-backup:drillStaleAfterHours"] ?? 50);
+    for (const a of drill) {
+      expect(a.inputs).toMatchObject({ namespace: "DbBackup", metricName: "DrillSuccess", dimensions: { Stage: stack }, actionsEnabled: true, okActions: [topic], insufficientDataActions: [topic] });
+      const actions = { actionsEnabled: true, alarm: true, ok: true, insufficientData: true };
+      const minutes = 20 * 24 * 60;
+      const drills = every(24 * 60, 6 * 60, minutes);
+      expect(simulateAlarm(a.inputs as any, actions, backupRuns(drills), minutes, 3).notifications).toEqual([{ minute: drills[0], state: "OK" }]);
+      const lastPass = drills[4];
+      const failing = simulateAlarm(a.inputs as any, actions, backupRuns(drills.filter((m) => m <= lastPass), drills.filter((m) => m > lastPass)), minutes, 3).notifications;
+      expect(failing.filter((n) => n.state !== "OK")).toEqual([{ minute: lastPass + hours * 60, state: "ALARM" }]);
+    }
+  });
+
+  it("has a size-anomaly alarm per target on the runner's BackupBytes, paging on a backup far below its band", () => {
+    const topic = one("aws:sns/topic:Topic").outputs.arn;
+    const size = all("aws:cloudwatch/metricAlarm:MetricAlarm").filter((a) => a.name.endsWith("-small-backup"));
+    expect(size.map((a) => (a.inputs.metricQueries as any[]).find((q) => q.metric).metric.dimensions.Target).sort()).toEqual(targetNames(stack));
+    for (const a of size) {
+      const metric = (a.inputs.metricQueries as any[]).find((q) => q.metric).metric;
+      expect(metric).toMatchObject({ namespace: "DbBackup", metricName: "BackupBytes", dimensions: { Stage: stack } });
+      expect(a.inputs).toMatchObject({ comparisonOperator: "LessThanLowerThreshold", okActions: [topic] });
+      expect(a.inputs.insufficientDataActions).toBeUndefined();
+      // The anomaly model's band is AWS's; a trained band of 0.9 GiB under ordinary 1 GiB dumps stands for it.
+      const hours = every(60, 10, 5 * 24 * 60);
+      const sizes = hours.map((minute) => ({ minute, bytes: minute === hours[50] ? 1e8 : 2 ** 30 }));
+      const { rule, samples } = anomalyAlarm(a.inputs as any, backupSizes(sizes), () => 0.9 * 2 ** 30);
+      const { notifications } = simulateAlarm(rule, { actionsEnabled: true, alarm: true, ok: true, insufficientData: false }, samples, 5 * 24 * 60, 3);
+      expect(notifications.filter((n) => n.state === "ALARM")).toEqual([{ minute: hours[50], state: "ALARM" }]);
+    }
+  });
+
+  it("has a dashboard named after the stack that shows the stage's targets, its dead-letter queue and every alarm", () => {
+    const dashboard = one("aws:cloudwatch/dashboard:Dashboard");
+    expect(dashboard.inputs.dashboardName).toBe(`db-backup-${stack}`);
+    const body = JSON.parse(dashboard.inputs.dashboardBody as string);
+    expect(dashboardProblems(body)).toEqual([]);
+    const shown = shownMetrics(body);
+    expect([...new Set(shown.filter((m) => m.namespace === "DbBackup").map((m) => m.dimensions.Target))].sort()).toEqual(targetNames(stack));
+    expect(shown.filter((m) => m.namespace === "DbBackup").every((m) => m.dimensions.Stage === stack)).toBe(true);
+    expect(shown.find((m) => m.namespace === "AWS/SQS")!.dimensions.QueueName).toBe(one("aws:sqs/queue:Queue").outputs.name);
+    for (const w of body.widgets.filter((w: any) => w.type === "metric")) expect(w.properties.region).toBe("ap-southeast-1");
+    const alarmArns = body.widgets.filter((w: any) => w.type === "alarm").flatMap((w: any) => w.properties.alarms);
+    expect(alarmArns.sort()).toEqual(all("aws:cloudwatch/metricAlarm:MetricAlarm").map((a) => a.outputs.arn).sort());
+    expect(graph.outputs.dashboardUrl).toBe(dashboardUrl("ap-southeast-1", `db-backup-${stack}`));
+  });
+
   it("prints a run-task command with the schedule's network settings", () => {
     const cmd = graph.outputs.runTaskCommand as string;
     const net = (one("aws:scheduler/schedule:Schedule", "-schedule").inputs.target as any).ecsParameters.networkConfiguration;
@@ -526,6 +587,21 @@ describe("the restore drill's settings", () => {
     // The backup task keeps its own size.
     const backup = named("aws:ecs/taskDefinition:TaskDefinition", "db-backup-dev-task").inputs;
     expect([backup.cpu, backup.memory, backup.ephemeralStorage]).toEqual(["256", "512", undefined]);
+  }, 60000);
+});
+
+describe("drills switched off", () => {
+  it("silence the stale-drill alarms and nothing else", async () => {
+    const graph = await synth("dev", { ...readStackFile("dev"), "db-backup:drillEnabled": "false" });
+    const alarms = graph.resources.filter((r) => r.type === "aws:cloudwatch/metricAlarm:MetricAlarm");
+    const drill = alarms.filter((a) => a.name.endsWith("-stale-drill"));
+    expect(drill).toHaveLength(2);
+    for (const a of drill) {
+      expect(a.inputs.actionsEnabled).toBe(false);
+      const samples = backupRuns([], every(24 * 60, 6 * 60, 10 * 24 * 60));
+      expect(simulateAlarm(a.inputs as any, { actionsEnabled: false, alarm: true, ok: true, insufficientData: true }, samples, 10 * 24 * 60, 3).notifications).toEqual([]);
+    }
+    for (const a of alarms.filter((x) => !x.name.endsWith("-stale-drill"))) expect(a.inputs.actionsEnabled).not.toBe(false);
   }, 60000);
 });
 

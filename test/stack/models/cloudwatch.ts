@@ -22,7 +22,7 @@
  * Evaluation Periods"; callers pass it, and the tests hold for several values.
  */
 
-import type { AlarmEvaluation } from "../../../components/alerts";
+import type { AlarmEvaluation, AnomalyAlarmEvaluation } from "../../../components/alerts";
 
 export type AlarmState = "OK" | "ALARM" | "INSUFFICIENT_DATA";
 /** One data point of the evaluation range: the statistic's value, or undefined where there is no data. */
@@ -88,7 +88,7 @@ export interface Notification {
  * `rangePeriods` consecutive periods ending now (the sliding window).
  */
 export function simulateAlarm(
-  rule: AlarmRule & { period: number; statistic: "Sum" | "Maximum" },
+  rule: AlarmRule & { period: number; statistic: "Sum" | "Maximum" | "Minimum" },
   actions: AlarmActions,
   samples: Map<number, number[]>,
   minutes: number,
@@ -109,7 +109,7 @@ export function simulateAlarm(
     if (rule.statistic === "Sum") return sum[end + 1] - sum[from];
     const values: number[] = [];
     for (let minute = from; minute <= end; minute++) values.push(...(samples.get(minute) ?? []));
-    return Math.max(...values);
+    return rule.statistic === "Maximum" ? Math.max(...values) : Math.min(...values);
   };
   let state: AlarmState = "INSUFFICIENT_DATA";
   const notifications: Notification[] = [];
@@ -152,5 +152,40 @@ export function queueDepthSamples(actions: { minute: number; visible: number }[]
     const last = actions.filter((a) => a.minute <= minute).pop();
     if (last && minute - last.minute < 6 * 60) samples.set(minute, [last.visible]);
   }
+  return samples;
+}
+
+/**
+ * An anomaly detection alarm as a threshold alarm on (metric - lower band) < 0, with the checks PutMetricAlarm
+ * documents for it: `thresholdMetricId` is the id of the ANOMALY_DETECTION_BAND query, whose first
+ * argument is the metric's id; the metric and the band return data; no static threshold ("Creating a
+ * CloudWatch alarm based on anomaly detection"; PutMetricAlarm ThresholdMetricId and Threshold). The
+ * band's values are CloudWatch's model, which exists only in AWS: `lowerBand(minute)` stands for it.
+ * Returns what simulateAlarm needs, and the samples shifted by the band.
+ */
+export function anomalyAlarm(e: AnomalyAlarmEvaluation & { threshold?: number }, samples: Map<number, number[]>, lowerBand: (minute: number) => number) {
+  if (e.threshold !== undefined) throw new Error("an anomaly detection alarm takes no static threshold");
+  const band = e.metricQueries.find((q) => q.id === e.thresholdMetricId);
+  if (!band?.expression) throw new Error(`thresholdMetricId '${e.thresholdMetricId}' names no expression among the alarm's metric queries`);
+  const args = /^ANOMALY_DETECTION_BAND\((\w+)(?:,\s*([\d.]+))?\)$/.exec(band.expression);
+  if (!args) throw new Error(`'${band.expression}' is not an ANOMALY_DETECTION_BAND expression`);
+  const metric = e.metricQueries.find((q) => q.id === args[1]);
+  if (!metric?.metric) throw new Error(`the band is of '${args[1]}', which is not a metric of the alarm`);
+  if (!metric.returnData || !band.returnData) throw new Error("the metric and its band both return data in an anomaly detection alarm");
+  const stat = metric.metric.stat;
+  if (stat !== "Sum" && stat !== "Maximum" && stat !== "Minimum") throw new Error(`the model does not compute the statistic ${stat}`);
+  const statistic: "Sum" | "Maximum" | "Minimum" = stat;
+  // CloudWatch compares each period's value with the band at that period; the window's value is known
+  // only per evaluation, so each sample is shifted by the band at its own minute, which is the same
+  // thing for a band that changes slowly against the period (the model's hourly and daily patterns).
+  const shifted = new Map([...samples].map(([minute, values]) => [minute, values.map((v) => v - lowerBand(minute))]));
+  const rule = { ...e, statistic, period: metric.metric.period, threshold: 0, comparisonOperator: "LessThanThreshold" as const };
+  return { rule, samples: shifted };
+}
+
+/** BackupBytes samples of one target: the size of each stored backup at its minute. */
+export function backupSizes(runs: { minute: number; bytes: number }[]): Map<number, number[]> {
+  const samples = new Map<number, number[]>();
+  for (const { minute, bytes } of runs) samples.set(minute, [...(samples.get(minute) ?? []), bytes]);
   return samples;
 }
