@@ -65,18 +65,18 @@ const pingScript = `connect(process.env.${mongoshUriEnv}).adminCommand({ ping: 1
  * admin, config and local, whose contents are the server's own; sizes as listDatabases's sizeOnDisk.
  */
 const countScript = `
-const db = connect(process.env.${mongoshUriEnv});
+const conn = connect(process.env.${mongoshUriEnv});
 const counts = {}, sizes = {};
-for (const d of db.adminCommand({ listDatabases: 1 }).databases) {
+for (const d of conn.adminCommand({ listDatabases: 1 }).databases) {
   if (["admin", "config", "local"].includes(d.name)) continue;
-  const sdb = db.getSiblingDB(d.name);
+  const sdb = conn.getSiblingDB(d.name);
   sizes[d.name] = Number(d.sizeOnDisk);
   for (const c of sdb.getCollectionInfos({ type: { $in: ["collection", "timeseries"] } }, { nameOnly: true })) {
     if (c.name.startsWith("system.")) continue;
     counts[d.name + "." + c.name] = Number(sdb.getCollection(c.name).countDocuments({}));
   }
 }
-print(JSON.stringify({ version: db.version(), counts, sizes }));
+print(JSON.stringify({ version: conn.version(), counts, sizes }));
 `;
 
 /** The count script's output: its last line, JSON; anything else is an error naming what was printed. */

@@ -234,12 +234,12 @@ export function mongoshArgs(script: string): string[] {
  * oplog: one read of local.oplog.rs, the collection mongodump --oplog copies.
  */
 const deploymentScript = `
-const db = connect(process.env.${mongoshUriEnv});
-let hello;
-try { hello = db.adminCommand({ hello: 1 }); } catch (e) { hello = db.adminCommand({ isMaster: 1 }); }
-const out = { version: db.version(), setName: hello.setName ?? null, msg: hello.msg ?? null };
-if (process.env.DB_BACKUP_CHECK_OPLOG === "1" && hello.setName) {
-  try { db.getSiblingDB("local").getCollection("oplog.rs").findOne({}, { ts: 1 }); out.oplogError = null; }
+const conn = connect(process.env.${mongoshUriEnv});
+let reply;
+try { reply = conn.adminCommand({ hello: 1 }); } catch (e) { reply = conn.adminCommand({ isMaster: 1 }); }
+const out = { version: conn.version(), setName: reply.setName ?? null, msg: reply.msg ?? null };
+if (process.env.DB_BACKUP_CHECK_OPLOG === "1" && reply.setName) {
+  try { conn.getSiblingDB("local").getCollection("oplog.rs").findOne({}, { ts: 1 }); out.oplogError = null; }
   catch (e) { out.oplogError = (e.codeName ? e.codeName + ": " : "") + e.message; }
 }
 print(JSON.stringify(out));
