@@ -4,7 +4,7 @@
  */
 
 // The wire format's rules (the contract the runner reads by), so the stack refuses what the runner would.
-import { defaultPort, isPort, isSslMode, pgCompressionPattern, pgCompressionSyntax, rootCertProblem, sslModes, type PostgresTarget, type SslMode } from "../image/src/contract";
+import { defaultPort, isPort, isSslMode, mongoPointInTimeProblem, pgCompressionPattern, pgCompressionSyntax, rootCertProblem, sslModes, type PostgresTarget, type SslMode } from "../image/src/contract";
 
 export const project = "db-backup";
 
@@ -24,6 +24,8 @@ export interface MongoTargetConfig {
   engine: "mongodb";
   name: string;
   database?: string;
+  /** mongodump --oplog for a whole-deployment dump (the contract's MongoTarget.pointInTime). Default true. */
+  pointInTime?: boolean;
 }
 
 export type TargetConfig = PostgresTargetConfig | MongoTargetConfig;
@@ -230,7 +232,14 @@ function parseTarget(raw: unknown, index: number): TargetConfig {
       compression,
     };
   }
-  if (engine === "mongodb") return { engine, name, database: str(obj, "database", key, true) };
+  if (engine === "mongodb") {
+    const pointInTime = obj.pointInTime ?? undefined;
+    if (pointInTime !== undefined && typeof pointInTime !== "boolean") throw new ConfigError(key, "'pointInTime' must be true or false");
+    const target: MongoTargetConfig = { engine, name, database: str(obj, "database", key, true), pointInTime };
+    const problem = mongoPointInTimeProblem(target);
+    if (problem) throw new ConfigError(key, problem);
+    return target;
+  }
   throw new ConfigError(key, `engine '${engine}' is not supported: use "postgres" or "mongodb"`);
 }
 

@@ -27,7 +27,7 @@ export function runnerTargets(targets: TargetConfig[]): Target[] {
           sslrootcert: t.sslrootcert,
           compression: t.compression,
         }
-      : { engine: t.engine, name: t.name, uriEnv: secretEnvName(t), database: t.database },
+      : { engine: t.engine, name: t.name, uriEnv: secretEnvName(t), database: t.database, pointInTime: t.pointInTime },
   );
 }
 

@@ -78,13 +78,16 @@ async function restore(env: Env, argv: string[], stop: AbortSignal): Promise<num
     options: {
       target: { type: "string" },
       database: { type: "string" },
+      "all-databases": { type: "boolean", default: false },
       at: { type: "string" },
       create: { type: "boolean", default: false },
       "no-owner": { type: "boolean", default: false },
       jobs: { type: "string", default: "1" },
     },
   });
-  if (!values.database) throw new SettingsError("--database is missing: name the database to restore into (it is never the source unless you say so)");
+  const allDatabases = values["all-databases"];
+  if (allDatabases && values.database) throw new SettingsError("--all-databases restores every database under its own name: give it or --database, not both");
+  if (!values.database && !allDatabases) throw new SettingsError("--database is missing: name the database to restore into (it is never the source unless you say so)");
   const jobs = Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new SettingsError(`--jobs '${values.jobs}' is not a positive whole number`);
   const { stage, s3 } = parseStorage(env);
@@ -95,6 +98,8 @@ async function restore(env: Env, argv: string[], stop: AbortSignal): Promise<num
   if (!name) throw new SettingsError(`--target is missing: this environment configures ${targets.map((t) => t.name).join(", ")}`);
   const target = targets.find((t) => t.name === name);
   if (!target) throw new SettingsError(`--target '${name}' is not configured here: its connection settings come from the same variables as the backup (${targets.map((t) => t.name).join(", ")})`);
+  if (allDatabases && target.engine !== "mongodb") throw new SettingsError(`--all-databases is for a MongoDB backup of every database; '${name}' is a PostgreSQL target: name the database with --database`);
+  const into = values.database ?? "(every database, under its own name)";
 
   const client = s3Client(s3);
   const [ref] = latestPerTarget(await findBackups(client, s3.bucket, stage), parseTime(values.at)).filter((r) => r.name === name && r.engine === target.engine);
@@ -102,14 +107,14 @@ async function restore(env: Env, argv: string[], stop: AbortSignal): Promise<num
     log("error", "no backup found", { stage, target: name, at: values.at ?? null });
     return 1;
   }
-  log("info", "restore started", { target: name, key: ref.key, into: values.database });
+  log("info", "restore started", { target: name, key: ref.key, into });
   const d = await downloadVerified(client, s3.bucket, ref, { stop, progressSeconds });
   try {
-    await restoreInto(d, target, { into: values.database, create: values.create, noOwner: values["no-owner"], jobs }, withoutSecrets(env, targets), env, stop);
+    await restoreInto(d, target, { into: values.database ?? "", allDatabases, create: values.create, noOwner: values["no-owner"], jobs }, withoutSecrets(env, targets), env, stop);
   } finally {
     await d.remove();
   }
-  log("info", "restore finished", { target: name, key: ref.key, into: values.database, sha256: d.manifest.sha256 });
+  log("info", "restore finished", { target: name, key: ref.key, into, sha256: d.manifest.sha256 });
   return 0;
 }
 

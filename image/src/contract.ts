@@ -85,9 +85,31 @@ export interface MongoTarget {
   uriEnv: string;
   /** Dump only this database; every database the user can read when unset. */
   database?: string;
+  /**
+   * Whether a whole-deployment dump (no `database`) is one point in time: `mongodump --oplog`, restored
+   * with `mongorestore --oplogReplay`. Default true; false backs up a standalone server, a sharded
+   * cluster's mongos, or a user without the `backup` role, at the price of consistency.
+   */
+  pointInTime?: boolean;
 }
 
 export type Target = PostgresTarget | MongoTarget;
+
+/**
+ * Whether a MongoDB target is dumped with `--oplog`: by default, where it applies. mongodump copies
+ * the oplog only in a dump of the whole deployment ("--oplog mode only supported on full dumps"), so
+ * never with `database` (mongodump, --oplog: https://www.mongodb.com/docs/database-tools/mongodump/).
+ */
+export function mongoPointInTime(target: Pick<MongoTarget, "database" | "pointInTime">): boolean {
+  return target.database === undefined && target.pointInTime !== false;
+}
+
+/** What is wrong with a MongoDB target's pointInTime, if anything: true with `database`, which --oplog cannot do. */
+export function mongoPointInTimeProblem(target: Pick<MongoTarget, "database" | "pointInTime">): string | undefined {
+  return target.pointInTime === true && target.database !== undefined
+    ? `pointInTime needs a dump of the whole deployment (mongodump --oplog cannot dump one database): remove "database" to back up every database at one point in time, or remove pointInTime`
+    : undefined;
+}
 
 /** The variable that carries a target's secret into the container (from `secrets`, never `environment`). */
 export function secretEnvName(target: { engine: Engine; name: string }): string {

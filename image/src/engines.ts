@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { onPath, run, succeeded } from "./proc";
+import { mongoPointInTime } from "./contract";
 import type { MongoTarget, PostgresTarget, Target } from "./settings";
 
 type Env = NodeJS.ProcessEnv;
@@ -200,40 +201,152 @@ async function planPostgres(target: PostgresTarget, base: Env, secrets: Env, sto
  * mongodump reads the connection string from a private YAML file (`--config`), so it is never on argv
  * where `ps` or /proc would show it. The file lives in a fresh 0700 directory and is removed afterwards.
  */
-export async function mongoConfigFile(uri: string): Promise<{ path: string; remove: () => Promise<void> }> {
+export async function mongoConfigFile(uri: string): Promise<{ path: string; dir: string; remove: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), "db-backup-"));
   const path = join(dir, "mongo.yaml");
   await writeFile(path, `uri: ${JSON.stringify(uri)}\n`, { mode: 0o600 });
-  return { path, remove: () => rm(dir, { recursive: true, force: true }) };
+  return { path, dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
-export function mongodumpArgs(configPath: string, database?: string): string[] {
-  return ["--archive", "--gzip", `--config=${configPath}`, ...(database ? [`--db=${database}`] : [])];
+/**
+ * `--oplog` makes a whole-deployment dump one point in time: the oplog entries written while the
+ * collections were read go into the archive, and `mongorestore --oplogReplay` applies them (mongodump,
+ * --oplog: https://www.mongodb.com/docs/database-tools/mongodump/). It is refused with --db.
+ */
+export function mongodumpArgs(configPath: string, database?: string, pointInTime = false): string[] {
+  return ["--archive", "--gzip", `--config=${configPath}`, ...(database ? [`--db=${database}`] : []), ...(pointInTime ? ["--oplog"] : [])];
+}
+
+/** The variable through which mongosh gets the connection string: its argv holds only the script. */
+export const mongoshUriEnv = "DB_BACKUP_MONGO_URI";
+
+/**
+ * mongosh without a connection of its own (`--nodb`) and without ~/.mongoshrc.js (`--norc`), running
+ * `script`, which connects with `connect(process.env.DB_BACKUP_MONGO_URI)` and prints one JSON line.
+ */
+export function mongoshArgs(script: string): string[] {
+  return ["--nodb", "--norc", "--quiet", "--eval", script];
+}
+
+/**
+ * What the dump needs to know of the deployment: its version, whether it is a replica set (`hello`
+ * names the set; a mongos answers msg "isdbgrid"), and, when asked, whether the user may read the
+ * oplog: one read of local.oplog.rs, the collection mongodump --oplog copies.
+ */
+const deploymentScript = `
+const conn = connect(process.env.${mongoshUriEnv});
+let reply;
+try { reply = conn.adminCommand({ hello: 1 }); } catch (e) { reply = conn.adminCommand({ isMaster: 1 }); }
+const out = { version: conn.version(), setName: reply.setName ?? null, msg: reply.msg ?? null };
+if (process.env.DB_BACKUP_CHECK_OPLOG === "1" && reply.setName) {
+  try { conn.getSiblingDB("local").getCollection("oplog.rs").findOne({}, { ts: 1 }); out.oplogError = null; }
+  catch (e) { out.oplogError = (e.codeName ? e.codeName + ": " : "") + e.message; }
+}
+print(JSON.stringify(out));
+`;
+
+export interface MongoDeployment {
+  version: string | null;
+  /** The replica set's name; null on a standalone server or a mongos. */
+  setName: string | null;
+  /** hello's msg: "isdbgrid" on a mongos. */
+  msg: string | null;
+  /** Why the oplog could not be read; null when it could; absent when it was not tried. */
+  oplogError?: string | null;
+}
+
+/** The setting that turns --oplog off for this target, as the error that needs it names it. */
+export function pointInTimeSetting(target: MongoTarget): string {
+  return target.uriEnv === "MONGO_CONNECTION_STRING" ? "MONGO_POINT_IN_TIME=false" : `"pointInTime": false on target '${target.name}'`;
+}
+
+/**
+ * Why a point-in-time dump of this deployment cannot be made, in words that say what to do; undefined
+ * when it can. Only a replica set keeps an oplog for mongodump to copy, and mongodump cannot take it
+ * through a mongos; the user needs to read local.oplog.rs, which MongoDB's built-in `backup` role
+ * grants ("Built-In Roles", backup: https://www.mongodb.com/docs/manual/reference/built-in-roles/;
+ * Atlas: read on the local database, "Oplog Access": https://www.mongodb.com/docs/atlas/reference/atlas-oplog/).
+ */
+export function pointInTimeProblem(d: MongoDeployment, target: MongoTarget): string | undefined {
+  const optOut = `set ${pointInTimeSetting(target)} to back it up without the oplog (then not one point in time)`;
+  if (d.msg === "isdbgrid") return `${target.uriEnv} leads to a mongos (a sharded cluster), through which mongodump cannot copy the oplog that makes a dump one point in time: ${optOut}`;
+  if (!d.setName) return `${target.uriEnv} leads to a standalone server, not a replica set, and only a replica set keeps the oplog that makes a dump one point in time (mongodump --oplog): ${optOut}, or run it as a replica set (one member will do)`;
+  if (d.oplogError) return `${oplogRoleAdvice(target)}: ${d.oplogError}`;
+  return undefined;
+}
+
+function oplogRoleAdvice(target: MongoTarget): string {
+  return (
+    `the user in ${target.uriEnv} may not read the oplog (local.oplog.rs), which a point-in-time dump copies (mongodump --oplog): ` +
+    `grant it MongoDB's built-in "backup" role (db.getSiblingDB("admin").grantRolesToUser("<user>", [{ role: "backup", db: "admin" }]); ` +
+    `on Atlas, "read" on the "local" database), or set ${pointInTimeSetting(target)} to back up without it`
+  );
+}
+
+type Probe = { deployment: MongoDeployment } | { missing: true } | { error: string };
+
+/**
+ * Asks the deployment what the dump needs to know (deploymentScript) through mongosh, with the
+ * connection string in its environment, never on argv. Without mongosh (a laptop with only the
+ * database tools) the dump goes ahead, and mongodump's own errors are explained instead.
+ */
+export async function probeMongo(uri: string, base: Env, home: string, checkOplog: boolean, stop?: AbortSignal): Promise<Probe> {
+  // HOME: mongosh keeps its logs and config under ~/.mongodb, and the image's user has no home.
+  const env = { ...base, HOME: home, [mongoshUriEnv]: uri, DB_BACKUP_CHECK_OPLOG: checkOplog ? "1" : "0" };
+  const res = await run("mongosh", mongoshArgs(deploymentScript), env, 60_000, stop);
+  if (res.exit.spawnError?.code === "ENOENT") return { missing: true };
+  if (!succeeded(res.exit)) return { error: res.stderr || res.stdout.trim() || `mongosh exited with status ${res.exit.code}` };
+  const last = res.stdout.trim().split("\n").pop() ?? "";
+  try {
+    const d = JSON.parse(last) as MongoDeployment;
+    return { deployment: { version: d.version ?? null, setName: d.setName ?? null, msg: d.msg ?? null, ...(d.oplogError !== undefined ? { oplogError: d.oplogError } : {}) } };
+  } catch {
+    return { error: `mongosh printed no JSON: ${last.slice(0, 200)}` };
+  }
 }
 
 export function explainMongoError(stderr: string, target: MongoTarget): string | undefined {
+  // mongodump --oplog's own failures, where no mongosh checked first: a standalone server has no
+  // local.oplog.rs, so it looks for a master/slave oplog and finds none; a user without the role is refused.
+  if (/error getting recent oplog entry: .*no documents/i.test(stderr)) {
+    return `${target.uriEnv} leads to a server without an oplog (not a replica set), so the dump cannot be one point in time: set ${pointInTimeSetting(target)} to back it up without it`;
+  }
+  if (/oplog[^\n]*(unauthorized|not authorized)/i.test(stderr)) return oplogRoleAdvice(target);
   if (/authentication failed|auth error|bad auth/i.test(stderr)) return `MongoDB refused the credentials in ${target.uriEnv}`;
-  if (/server selection error|no reachable servers|connection refused|i\/o timeout|no such host/i.test(stderr)) {
+  if (/server selection error|no reachable servers|connection refused|i\/o timeout|no such host|ECONNREFUSED|ENOTFOUND|MongoServerSelectionError/i.test(stderr)) {
     return `MongoDB is unreachable with the connection string in ${target.uriEnv}`;
   }
-  if (/error parsing (uri|command line options)|invalid uri/i.test(stderr)) return `${target.uriEnv} is not a valid MongoDB connection string`;
+  if (/error parsing (uri|command line options)|invalid uri|MongoParseError/i.test(stderr)) return `${target.uriEnv} is not a valid MongoDB connection string`;
   return undefined;
 }
 
 async function planMongo(target: MongoTarget, base: Env, secrets: Env, stop?: AbortSignal): Promise<DumpPlan> {
-  const config = await mongoConfigFile(secrets[target.uriEnv] ?? "");
-  return {
-    command: "mongodump",
-    args: mongodumpArgs(config.path, target.database),
-    launcher: [], // a Go program: its output does not go through C stdio, so stdbuf would change nothing
-    env: base,
-    contentType: "application/gzip",
-    toolVersion: await firstLine("mongodump", ["--version"], base, stop),
-    serverVersion: null,
-    compression: "gzip",
-    pointInTime: false,
-    cleanup: config.remove,
-  };
+  const uri = secrets[target.uriEnv] ?? "";
+  const pointInTime = mongoPointInTime(target);
+  const config = await mongoConfigFile(uri);
+  try {
+    const toolVersion = await firstLine("mongodump", ["--version"], base, stop);
+    const probe = await probeMongo(uri, base, config.dir, pointInTime, stop);
+    if ("error" in probe) throw new Error(`${explainMongoError(probe.error, target) ?? "cannot connect to MongoDB"}: ${probe.error}`);
+    const deployment = "deployment" in probe ? probe.deployment : undefined;
+    const problem = deployment && pointInTime ? pointInTimeProblem(deployment, target) : undefined;
+    if (problem) throw new Error(problem);
+    return {
+      command: "mongodump",
+      args: mongodumpArgs(config.path, target.database, pointInTime),
+      launcher: [], // a Go program: its output does not go through C stdio, so stdbuf would change nothing
+      env: base,
+      contentType: "application/gzip",
+      toolVersion,
+      serverVersion: deployment?.version ?? null,
+      compression: "gzip",
+      pointInTime,
+      cleanup: config.remove,
+    };
+  } catch (err) {
+    await config.remove();
+    throw err;
+  }
 }
 
 /** Everything a dump needs before it starts; `stop` cuts its short commands (versions, the connection check) short. */

@@ -89,7 +89,10 @@ export async function checkArchive(d: Downloaded, deep: boolean, env: NodeJS.Pro
 }
 
 export interface RestoreOptions {
+  /** The database to restore into; for MongoDB, unset with allDatabases. */
   into: string;
+  /** MongoDB: restore every database of the backup under its own name (`restore --all-databases`). */
+  allDatabases?: boolean;
   create: boolean;
   noOwner: boolean;
   jobs: number;
@@ -109,13 +112,34 @@ export async function restoreInto(d: Downloaded, target: Target, opts: RestoreOp
     await runChecked(`pg_restore into '${opts.into}' failed`, "pg_restore", args, env, week, stop);
     return;
   }
+  const args = mongorestoreArgs(d, opts);
   const config = await mongoConfigFile(secrets[target.uriEnv] ?? "");
   try {
-    const source = d.manifest.database;
-    if (!source) throw new Error("this MongoDB backup holds every database; restore it with mongorestore --archive --gzip --nsInclude …");
-    const args = ["--archive=" + d.path, "--gzip", `--config=${config.path}`, `--nsFrom=${source}.*`, `--nsTo=${opts.into}.*`];
-    await runChecked(`mongorestore into '${opts.into}' failed`, "mongorestore", args, base, week, stop);
+    const into = opts.allDatabases ? `every database of the backup (${target.uriEnv})` : `'${opts.into}'`;
+    await runChecked(`mongorestore into ${into} failed`, "mongorestore", [...args, `--config=${config.path}`], base, week, stop);
   } finally {
     await config.remove();
   }
+}
+
+/**
+ * mongorestore's arguments for a downloaded MongoDB backup, without the connection. A point-in-time
+ * backup's oplog is replayed (`--oplogReplay`), which mongorestore does only for the whole archive:
+ * it refuses to rename or pick namespaces while replaying ("cannot use --oplogReplay with includes
+ * specified"; mongorestore, --oplogReplay: https://www.mongodb.com/docs/database-tools/mongorestore/).
+ * So a backup of every database is restored whole, under its own names, or not at all.
+ */
+export function mongorestoreArgs(d: Pick<Downloaded, "manifest" | "path">, opts: Pick<RestoreOptions, "into" | "allDatabases">): string[] {
+  const archive = [`--archive=${d.path}`, "--gzip"];
+  const replay = d.manifest.pointInTime ? ["--oplogReplay"] : [];
+  if (opts.allDatabases) return [...archive, ...replay];
+  const source = d.manifest.database;
+  if (!source) {
+    throw new Error(
+      `this MongoDB backup holds every database${d.manifest.pointInTime ? " at one point in time (its oplog is replayed, which mongorestore only does for the whole archive)" : ""}, ` +
+        `so it is restored whole, each database under its own name: point the target's connection string at a deployment that is not the source and run restore with --all-databases instead of --database ` +
+        `(by hand: mongorestore --archive=<file> --gzip${replay.map((r) => " " + r).join("")} --uri=<that deployment>)`,
+    );
+  }
+  return [...archive, `--nsFrom=${source}.*`, `--nsTo=${opts.into}.*`, ...replay];
 }

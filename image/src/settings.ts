@@ -10,6 +10,7 @@ import {
   envNamePattern,
   isPort,
   isSslMode,
+  mongoPointInTimeProblem,
   namePattern,
   pgCompressionPattern,
   pgCompressionSyntax,
@@ -141,7 +142,15 @@ function legacyMongo(env: Env): MongoTarget | undefined {
     return undefined;
   }
   const database = nonEmpty(env, "MONGO_DB_NAME");
-  return { engine: "mongodb", name: database ?? "mongodb", uriEnv: "MONGO_CONNECTION_STRING", database };
+  const raw = nonEmpty(env, "MONGO_POINT_IN_TIME");
+  if (raw !== undefined && raw !== "true" && raw !== "false") throw new SettingsError(`MONGO_POINT_IN_TIME='${raw}' must be true or false`);
+  return checkedMongo({ engine: "mongodb", name: database ?? "mongodb", uriEnv: "MONGO_CONNECTION_STRING", database, pointInTime: raw === undefined ? undefined : raw === "true" }, "MONGO_POINT_IN_TIME");
+}
+
+function checkedMongo(target: MongoTarget, key: string): MongoTarget {
+  const problem = mongoPointInTimeProblem(target);
+  if (problem) throw new SettingsError(`${key}: ${problem}`);
+  return target;
 }
 
 function field<T>(obj: Fields<T>, key: keyof T & string, where: string, optional = false): string | undefined {
@@ -194,12 +203,15 @@ export function parseTarget(raw: unknown, index: number, env: Env): Target {
   if (engine === "mongodb") {
     const obj = raw as Fields<MongoTarget>;
     const database = field(obj, "database", where, true);
-    return {
+    const pointInTime = obj.pointInTime ?? undefined;
+    if (pointInTime !== undefined && typeof pointInTime !== "boolean") throw new SettingsError(`${where}.pointInTime must be true or false`);
+    return checkedMongo({
       engine,
       name: field(obj, "name", where, true) ?? database ?? "mongodb",
       uriEnv: envRef(obj, "uriEnv", where, env),
       database,
-    };
+      pointInTime,
+    }, `${where}.pointInTime`);
   }
   throw new SettingsError(`${where}.engine='${String(engine)}' is not supported: use "postgres" or "mongodb"`);
 }

@@ -53,6 +53,26 @@ it("installs a PostgreSQL client from the PostgreSQL project's repository and pi
   expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:22-bookworm-slim$/m);
 });
 
+it("installs the drills' servers: PostgreSQL's of PG_MAJOR without a cluster of its own, and a pinned mongod and mongosh from MongoDB's signed repository", () => {
+  const install = instructions.find((l) => l.startsWith("RUN ") && l.includes('"postgresql-${PG_MAJOR}"'));
+  expect(install).toBeDefined();
+  // postgresql-common's setting is changed after it is installed and before the server package, whose install would create the cluster.
+  const [common, noCluster, server] = ["install -y --no-install-recommends postgresql-common", "s/#(create_main_cluster) .*$/\\1 = false/", '"postgresql-${PG_MAJOR}"'].map((part) => install!.indexOf(part));
+  expect(common).toBeGreaterThan(-1);
+  expect(noCluster).toBeGreaterThan(common);
+  expect(server).toBeGreaterThan(noCluster);
+  expect(install).toContain('test ! -e "/var/lib/postgresql/${PG_MAJOR}/main"');
+
+  expect(dockerfile).toMatch(/^ARG MONGOD_VERSION=\d+\.\d+\.\d+$/m);
+  expect(dockerfile).toMatch(/^ARG MONGOSH_VERSION=\d+\.\d+\.\d+$/m);
+  expect(install).toContain('"mongodb-org-server=${MONGOD_VERSION}" "mongodb-mongosh=${MONGOSH_VERSION}"');
+  // apt checks the repository's signature against MongoDB's key, for both architectures' repositories.
+  expect(install).toContain('echo "deb [signed-by=/usr/share/keyrings/mongodb-server-${MONGO_SERIES}.asc] https://repo.mongodb.org/apt/${MONGO_REPO}"');
+  expect(install).toMatch(/amd64\) .*MONGO_REPO="debian bookworm\/mongodb-org\/\$\{MONGO_SERIES\} main"/);
+  expect(install).toMatch(/arm64\) .*MONGO_REPO="ubuntu jammy\/mongodb-org\/\$\{MONGO_SERIES\} multiverse"/);
+  expect(install).toContain("mongod --version && mongosh --version");
+});
+
 it("declares the task's scratch path as a volume, after the step that prepares it", () => {
   const stage = finalStage(dockerfile);
   expect(declaredVolumes(stage)).toEqual([scratchPath]);

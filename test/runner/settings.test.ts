@@ -74,6 +74,14 @@ describe("BACKUP_TARGETS", () => {
     expect(targets[0]).toMatchObject({ port: 6543, passwordEnv: "PG_PASSWORD_MAIN", sslmode: "require", compression: "zstd:3" });
   });
 
+  it("reads a MongoDB target's pointInTime, and MONGO_POINT_IN_TIME beside the blog's MONGO_CONNECTION_STRING", () => {
+    const targets = parseSettings({ ...env, BACKUP_TARGETS: '[{"engine":"mongodb","name":"all","uriEnv":"MONGO_URI_EVENTS","pointInTime":false}]' }).targets;
+    expect(targets).toEqual([{ engine: "mongodb", name: "all", uriEnv: "MONGO_URI_EVENTS", pointInTime: false }]);
+    expect(parseTargets({ MONGO_CONNECTION_STRING: "mongodb://h/", MONGO_POINT_IN_TIME: "false" })).toEqual([{ engine: "mongodb", name: "mongodb", uriEnv: "MONGO_CONNECTION_STRING", pointInTime: false }]);
+    expect(() => parseTargets({ MONGO_CONNECTION_STRING: "mongodb://h/", MONGO_POINT_IN_TIME: "no" })).toThrow(/^MONGO_POINT_IN_TIME='no' must be true or false$/);
+    expect(() => parseTargets({ MONGO_CONNECTION_STRING: "mongodb://h/", MONGO_DB_NAME: "d", MONGO_POINT_IN_TIME: "true" })).toThrow(/^MONGO_POINT_IN_TIME: pointInTime needs a dump of the whole deployment/);
+  });
+
   it.each([
     ["not JSON", "[{", /BACKUP_TARGETS is not valid JSON/],
     ["not a list", "{}", /must be a JSON list/],
@@ -86,6 +94,8 @@ describe("BACKUP_TARGETS", () => {
     ["an sslmode libpq does not know", '[{"engine":"postgres","host":"h","database":"d","user":"u","passwordEnv":"PG_PASSWORD_MAIN","sslmode":"required"}]', /^BACKUP_TARGETS\[0\]\.sslmode='required' is not a libpq sslmode: use one of disable, allow, prefer, require, verify-ca, verify-full$/],
     ["two targets with one name", '[{"engine":"mongodb","name":"a","uriEnv":"MONGO_URI_EVENTS"},{"engine":"mongodb","name":"a","uriEnv":"MONGO_URI_EVENTS"}]', /two mongodb targets are named 'a'/],
     ["a name that breaks the key", '[{"engine":"mongodb","name":"a/b","uriEnv":"MONGO_URI_EVENTS"}]', /cannot be part of an S3 key/],
+    ["a pointInTime that is not a boolean", '[{"engine":"mongodb","uriEnv":"MONGO_URI_EVENTS","pointInTime":"false"}]', /^BACKUP_TARGETS\[0\]\.pointInTime must be true or false$/],
+    ["pointInTime with one database", '[{"engine":"mongodb","uriEnv":"MONGO_URI_EVENTS","database":"d","pointInTime":true}]', /^BACKUP_TARGETS\[0\]\.pointInTime: pointInTime needs a dump of the whole deployment/],
   ])("refuses %s", (_case, value, message) => {
     expect(() => parseSettings({ ...env, BACKUP_TARGETS: value })).toThrow(message);
     expect(() => parseSettings({ ...env, BACKUP_TARGETS: value })).toThrow(SettingsError);

@@ -54,6 +54,15 @@ it("hands a target's sslrootcert to the runner, which reads it back as it was co
   expect(parseTargets(env)).toEqual([expect.objectContaining({ name: "app", sslmode: "verify-full", sslrootcert: "system" })]);
 });
 
+it("hands a MongoDB target's pointInTime to the runner, which reads it back as it was configured", () => {
+  const c = parseStackConfig(source({ targets: '[{"name":"events","engine":"mongodb","pointInTime":false},{"name":"all","engine":"mongodb"}]' }), "dev");
+  const env = { BACKUP_TARGETS: JSON.stringify(runnerTargets(c.targets)), MONGO_URI_EVENTS: "x", MONGO_URI_ALL: "y" };
+  expect(parseTargets(env)).toEqual([
+    { engine: "mongodb", name: "events", uriEnv: "MONGO_URI_EVENTS", pointInTime: false },
+    { engine: "mongodb", name: "all", uriEnv: "MONGO_URI_ALL" },
+  ]);
+});
+
 it("takes the KMS key of an existing bucket", () => {
   const keyArn = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
   expect(parseStackConfig(source({ bucketName: "acme-db-backups", bucketKmsKeyArn: keyArn }), "prod")).toMatchObject({ bucketName: "acme-db-backups", bucketKmsKeyArn: keyArn, kmsEncryption: false });
@@ -91,6 +100,8 @@ it.each([
   [{ targets: '[{"name":"a","engine":"postgres","host":"h","user":"u"}]' }, "db-backup:targets[0]: 'database' is missing"],
   [{ targets: '[{"name":"a","engine":"postgres","host":"h","user":"u","database":"d","neonEndpoint":"endpoint%3Dep-x"}]' }, "'neonEndpoint' is Neon's endpoint ID"],
   [{ targets: '[{"name":"a","engine":"mongodb"},{"name":"a","engine":"mongodb"}]' }, "db-backup:targets: two targets are named 'a'"],
+  [{ targets: '[{"name":"a","engine":"mongodb","pointInTime":"no"}]' }, "db-backup:targets[0]: 'pointInTime' must be true or false"],
+  [{ targets: '[{"name":"a","engine":"mongodb","database":"d","pointInTime":true}]' }, "db-backup:targets[0]: pointInTime needs a dump of the whole deployment (mongodump --oplog cannot dump one database)"],
   [{ targets: '[{"name":"a","engine":"postgres","host":"h","user":"u","database":"d","port":0}]' }, "db-backup:targets[0]: 'port' must be a whole number from 1 to 65535"],
   [{ targets: '[{"name":"a","engine":"postgres","host":"h","user":"u","database":"d","sslmode":"required"}]' }, "db-backup:targets[0]: 'sslmode' must be one of disable, allow, prefer, require, verify-ca, verify-full"],
   [{ targets: '[{"name":"a","engine":"postgres","host":"h","user":"u","database":"d","compression":"brotli"}]' }, "db-backup:targets[0]: 'compression' must be a pg_dump compression: 0-9, none, gzip[:N], lz4[:N] or zstd[:N]"],

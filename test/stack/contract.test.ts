@@ -51,7 +51,7 @@ describe.each(committedStacks())("stack %s's container, read by the runner", (st
               sslrootcert: t.sslrootcert,
               compression: t.compression,
             }
-          : { engine: "mongodb", name: t.name, uriEnv: `MONGO_URI_${String(t.name).toUpperCase().replace(/-/g, "_")}`, database: t.database },
+          : { engine: "mongodb", name: t.name, uriEnv: `MONGO_URI_${String(t.name).toUpperCase().replace(/-/g, "_")}`, database: t.database, pointInTime: t.pointInTime },
       ),
     );
     expect(Object.keys(secrets).sort()).toEqual(settings.targets.map((t) => (t.engine === "postgres" ? t.passwordEnv : t.uriEnv)).sort());
