@@ -14,7 +14,7 @@ import { latestPerTarget } from "./keys";
 import { addSecret, log, useTerminal } from "./log";
 import { checkArchive, downloadVerified, findBackups, restoreInto } from "./restore";
 import { s3Client } from "./s3";
-import { parseProgressSeconds, parseSettings, parseStorage, parseTargets, secretValues, SettingsError, withoutSecrets } from "./settings";
+import { parseProgressSeconds, parseSettings, parseStorage, parseTargets, restoreTarget, secretValues, SettingsError, withoutSecrets } from "./settings";
 
 type Env = NodeJS.ProcessEnv;
 /** A command's work, given its parsed options. */
@@ -79,12 +79,14 @@ async function restore(values: OptionValues<typeof commands.restore>, env: Env, 
   if (!Number.isInteger(jobs) || jobs < 1) throw new SettingsError(`--jobs '${values.jobs}' is not a positive whole number`);
   const { stage, s3 } = parseStorage(env);
   const progressSeconds = parseProgressSeconds(env);
-  const targets = parseTargets(env);
+  // The target's secret may be left out when restore brings its own (restoreTarget checks for one of them).
+  const targets = parseTargets(env, "optional");
   secretValues(targets, env).forEach(addSecret);
   const name = values.target ?? (targets.length === 1 ? targets[0].name : undefined);
   if (!name) throw new SettingsError(`--target is missing: this environment configures ${targets.map((t) => t.name).join(", ")}`);
-  const target = targets.find((t) => t.name === name);
-  if (!target) throw new SettingsError(`--target '${name}' is not configured here: its connection settings come from the same variables as the backup (${targets.map((t) => t.name).join(", ")})`);
+  const configured = targets.find((t) => t.name === name);
+  if (!configured) throw new SettingsError(`--target '${name}' is not configured here: its connection settings come from the same variables as the backup (${targets.map((t) => t.name).join(", ")})`);
+  const target = restoreTarget(configured, { host: values.host, port: values.port, user: values.user, sslmode: values.sslmode }, env);
 
   const client = s3Client(s3);
   const [ref] = latestPerTarget(await findBackups(client, s3.bucket, stage), parseTime(values.at)).filter((r) => r.name === name && r.engine === target.engine);
@@ -95,7 +97,8 @@ async function restore(values: OptionValues<typeof commands.restore>, env: Env, 
   log("info", "restore started", { target: name, key: ref.key, into: values.database });
   const d = await downloadVerified(client, s3.bucket, ref, { stop, progressSeconds });
   try {
-    await restoreInto(d, target, { into: values.database, create: values.create, noOwner: values["no-owner"], jobs }, withoutSecrets(env, targets), env, stop);
+    const backupUser = target.engine === "postgres" && configured.engine === "postgres" && target.user === configured.user;
+    await restoreInto(d, target, { into: values.database, create: values.create, noOwner: values["no-owner"], jobs, backupUser }, withoutSecrets(env, targets), env, stop);
   } finally {
     await d.remove();
   }

@@ -46,6 +46,8 @@ export const variables = {
   BACKUP_TARGET_TIMEOUT_SECONDS: "a target still running after this long fails (default 21600)",
   BACKUP_PROGRESS_SECONDS: "seconds between progress lines of a dump or a download (default 60, at most 86400)",
   BACKUP_TIMEZONE: "IANA zone of the local time written in manifests (e.g. Asia/Singapore)",
+  RESTORE_PG_PASSWORD: "(secret) the password of the user restore connects as (--user); the target's password variable when unset",
+  RESTORE_MONGO_URI: "(secret) the connection string restore uses; the target's (uriEnv) when unset",
   DRILL_MAX_ROW_LOSS_PERCENT: "a drill fails when a table or collection lost more than this percentage of its rows since the previous drill",
 } as const satisfies Record<string, VariableSpec>;
 
@@ -100,7 +102,7 @@ export const commands = {
   restore: {
     summary: "restore a target's latest backup (or the one at --at) into a database you name",
     description:
-      "Downloads the backup into a private temporary directory, refuses it unless its size and SHA-256 are the manifest's, and restores it with pg_restore --exit-on-error (or mongorestore --nsFrom <db>.* --nsTo <database>.*). The connection is the target's, from the same variables as the backup.",
+      "Downloads the backup into a private temporary directory, refuses it unless its size and SHA-256 are the manifest's, and restores it with pg_restore --exit-on-error (or mongorestore --nsFrom <db>.* --nsTo <database>.*). The connection is the target's from the backup's variables, each part replaced by restore's own where given: --host, --port, --user, --sslmode and RESTORE_PG_PASSWORD, or RESTORE_MONGO_URI. With these, no backup secret is needed. A --host other than the target's drops the target's libpq options (Neon's endpoint) and sslrootcert, which belong to its server.",
     options: {
       target: { type: "string", value: "<name>", description: "the target whose backup to restore; may be left out when one target is configured" },
       database: { type: "string", value: "<name>", required: true, description: "the database to restore into (never the source unless you name it)" },
@@ -108,11 +110,15 @@ export const commands = {
       create: { type: "boolean", default: false, description: "create the database first (createdb; the user needs CREATEDB)" },
       "no-owner": { type: "boolean", default: false, description: "pg_restore --no-owner: the restoring user owns everything" },
       jobs: { type: "string", value: "<n>", default: "1", description: "pg_restore --jobs: tables restored at once" },
+      host: { type: "string", value: "<host>", description: "PostgreSQL host to restore into (the target's by default)" },
+      port: { type: "string", value: "<port>", description: "its port (the target's by default)" },
+      user: { type: "string", value: "<user>", description: "the user to restore as, with its password in RESTORE_PG_PASSWORD (the target's by default)" },
+      sslmode: { type: "string", value: "<mode>", description: "libpq sslmode for that connection (the target's by default)" },
     },
-    variables: [...storage, "BACKUP_PROGRESS_SECONDS", ...targets],
+    variables: [...storage, "BACKUP_PROGRESS_SECONDS", "RESTORE_PG_PASSWORD", "RESTORE_MONGO_URI", ...targets],
     examples: [
       "npm run restore -- --database app_restored --create",
-      "npm run restore -- --target app --database app_restored --at 2024-10-27T18:00:00+08:00",
+      "RESTORE_PG_PASSWORD=… npm run restore -- --target app --database app_restored --create --no-owner --user admin --at 2024-10-27T18:00:00+08:00",
     ],
   },
   drill: {

@@ -160,11 +160,12 @@ describe("every variable a command reads is in its help", () => {
 
   it.each([
     ["verify", ["verify"]],
-    ["restore", ["restore", "--target", "app", "--database", "copy"]],
+    ["restore", ["restore", "--target", "app", "--database", "copy", "--host", "other.example.com", "--user", "admin"]],
   ] as const)("%s: everything it reads before it finds there is no backup", async (name, argv) => {
-    const { env, read } = recording(all({}));
+    const { env, read } = recording(all({ RESTORE_PG_PASSWORD: "pw3", RESTORE_MONGO_URI: "mongodb://r/" }));
     const run = await runCli([...argv], env);
     expect(run.lines.at(-1)).toMatchObject({ msg: "no backup found" });
     expect([...read].filter((v) => !named.includes(v) && !variablesRead(commands[name]).includes(v))).toEqual([]);
+    if (name === "restore") expect(read).toContain("RESTORE_PG_PASSWORD");
   });
 });
