@@ -78,6 +78,10 @@ const targets = [
   "MONGO_DB_NAME",
 ] as const;
 
+/** Which backup verify, restore and drill take: they pick it the same way (latestPerTarget). */
+const at = { type: "string", value: "<time>", description: "the latest backup at or before this time (ISO 8601, e.g. 2024-10-27T18:00:00+08:00) instead of the latest" } as const;
+const anyTarget = { type: "string", value: "<name>", description: "only this target (every target by default)" } as const;
+
 export const commands = {
   backup: {
     summary: "dump every configured database and store it in S3 with its manifest (what the task runs)",
@@ -92,8 +96,8 @@ export const commands = {
     description:
       "Downloads each target's latest backup, checks its size and SHA-256 against the manifest and that pg_restore --list reads it (MongoDB archives: the whole gzip stream). Needs only read access to the bucket.",
     options: {
-      target: { type: "string", value: "<name>", description: "only this target (every target by default)" },
-      at: { type: "string", value: "<time>", description: "the latest backup at or before this time (ISO 8601, e.g. 2024-10-27T18:00:00+08:00) instead of the latest" },
+      target: anyTarget,
+      at,
       deep: { type: "boolean", default: false, description: "also read every data block (pg_restore --file=/dev/null)" },
     },
     variables: [...storage, "BACKUP_PROGRESS_SECONDS"],
@@ -106,7 +110,7 @@ export const commands = {
     options: {
       target: { type: "string", value: "<name>", description: "the target whose backup to restore; may be left out when one target is configured" },
       database: { type: "string", value: "<name>", required: true, description: "the database to restore into (never the source unless you name it)" },
-      at: { type: "string", value: "<time>", description: "the latest backup at or before this time (ISO 8601) instead of the latest" },
+      at,
       create: { type: "boolean", default: false, description: "create the database first (createdb; the user needs CREATEDB)" },
       "no-owner": { type: "boolean", default: false, description: "pg_restore --no-owner: the restoring user owns everything" },
       jobs: { type: "string", value: "<n>", default: "1", description: "pg_restore --jobs: tables restored at once" },
@@ -126,8 +130,8 @@ export const commands = {
     description:
       "Restores the latest backup of every target into a database server of its own (never the source, and with no target's secret), counts the rows of every table or collection, compares them with the previous drill, and writes a report to <stage>/drills/<name>/<timestamp>.json with the metrics DrillSuccess, RestoreSeconds, RestoredRows and BackupAgeHours. A target fails when a table or collection lost more than DRILL_MAX_ROW_LOSS_PERCENT of its rows.",
     options: {
-      target: { type: "string", value: "<name>", description: "only this target (every target by default)" },
-      at: { type: "string", value: "<time>", description: "the latest backup at or before this time (ISO 8601) instead of the latest" },
+      target: anyTarget,
+      at,
     },
     variables: [...storage, "BACKUP_TARGETS", "DRILL_MAX_ROW_LOSS_PERCENT", "BACKUP_PROGRESS_SECONDS"],
     examples: ["npm run drill -- --target app"],

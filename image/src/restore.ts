@@ -101,14 +101,17 @@ export interface RestoreOptions {
 export function explainRestoreError(stderr: string, target: PostgresTarget, opts: RestoreOptions): string | undefined {
   const who = `${opts.backupUser ? "the backup user" : "user"} '${target.user}'`;
   const otherUser = `with --user and ${restoreSecretEnv.postgres}`;
-  // createdb: "permission denied to create database" (the user lacks CREATEDB; PostgreSQL, CREATE DATABASE)
+  // createdb as a user that is neither superuser nor has CREATEDB ("CREATE DATABASE v15",
+  // https://www.enterprisedb.com/docs/epas/15/epas_compat_sql/20_create_database; restoreOwnConnection.integration.test.ts)
   if (/permission denied to create database/i.test(stderr)) {
     return `${who} may not create databases: give a user that may, ${otherUser}, or create the database '${opts.into}' first and leave out --create`;
   }
   if (/database ".*" does not exist/i.test(stderr)) {
     return `database '${opts.into}' does not exist on ${target.host}:${target.port}: create it first, or give --create`;
   }
-  // pg_restore: "permission denied for schema public", "must be owner of table …", "must be member of role …"
+  // pg_restore sets each object's original owner unless --no-owner ("app-pgrestore", PostgreSQL 15,
+  // https://postgrespro.com/docs/postgresql/15/app-pgrestore): "must be member of role …" for a user that
+  // may not; "permission denied for schema public" or "must be owner of …" in a database it does not own.
   if (/permission denied|must be owner of|must be member of role/i.test(stderr)) {
     return `${who} lacks a privilege in '${opts.into}': give a user that owns it or may create in it, ${otherUser}${opts.noOwner ? "" : ", or add --no-owner so the restoring user owns what it restores"}`;
   }

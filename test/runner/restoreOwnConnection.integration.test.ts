@@ -31,7 +31,8 @@ beforeAll(async () => {
      INSERT INTO accounts (name) VALUES ('cash'), ('bank'), ('payables');`,
     "ledger",
   );
-  // A read-only backup user: reads every table (pg_read_all_data, PostgreSQL 14+), may not create databases.
+  // A read-only backup user: reads every table and sequence through the predefined role pg_read_all_data
+  // (PostgreSQL 14+, "Predefined Roles", https://www.postgresql.org/docs/14/predefined-roles.html), may not create databases.
   pg.psql(`CREATE ROLE ledger_reader LOGIN NOCREATEDB PASSWORD '${readerPassword}'; GRANT pg_read_all_data TO ledger_reader;`);
   // A user that may create databases, and owns what it restores with --no-owner; not a superuser.
   pg.psql(`CREATE ROLE ledger_restorer LOGIN CREATEDB PASSWORD '${restorerPassword}'`);
