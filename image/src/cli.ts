@@ -3,19 +3,22 @@
  * Exit status: 0 all good, 1 a target or check failed, 2 the settings or arguments are wrong,
  * 128 + the signal's number (143 for SIGTERM, 130 for SIGINT) when a signal stopped the command.
  * On a terminal the log is readable lines with a live progress display; `--json` keeps it JSON.
+ * What each command takes and reads is its spec in commands.ts, which parses its options and prints its `--help`.
  */
 
 import { constants } from "node:os";
-import { parseArgs } from "node:util";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { runBackups } from "./backup";
+import { commandHelp, commands, commonOptions, isCommandName, parseCommandArgs, runnerHelp, type CommandName, type OptionValues } from "./commands";
 import { latestPerTarget } from "./keys";
 import { addSecret, log, useTerminal } from "./log";
 import { checkArchive, downloadVerified, findBackups, restoreInto } from "./restore";
 import { s3Client } from "./s3";
-import { parseProgressSeconds, parseSettings, parseStorage, parseTargets, secretValues, SettingsError, withoutSecrets } from "./settings";
+import { parseProgressSeconds, parseSettings, parseStorage, parseTargets, restoreTarget, secretValues, SettingsError, withoutSecrets } from "./settings";
 
 type Env = NodeJS.ProcessEnv;
+/** A command's work, given its parsed options. */
+type Run<K extends CommandName> = (values: OptionValues<(typeof commands)[K]>, env: Env, stop: AbortSignal) => Promise<number>;
 
 /**
  * The status a shell reports for a process killed by `signal` (128 + its number). A stopped run exits
@@ -27,7 +30,7 @@ export function signalExitCode(signal: unknown): number {
   return number === undefined ? 1 : 128 + number;
 }
 
-async function backup(env: Env, stop: AbortSignal): Promise<number> {
+async function backup(_values: unknown, env: Env, stop: AbortSignal): Promise<number> {
   const settings = parseSettings(env);
   secretValues(settings.targets, env).forEach(addSecret);
   let client: S3Client | undefined;
@@ -43,8 +46,7 @@ function parseTime(value: string | undefined): Date | undefined {
   return date;
 }
 
-async function verify(env: Env, argv: string[], stop: AbortSignal): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { at: { type: "string" }, target: { type: "string" }, deep: { type: "boolean", default: false } } });
+async function verify(values: OptionValues<typeof commands.verify>, env: Env, stop: AbortSignal): Promise<number> {
   const { stage, s3 } = parseStorage(env);
   const progressSeconds = parseProgressSeconds(env);
   const client = s3Client(s3);
@@ -72,33 +74,23 @@ async function verify(env: Env, argv: string[], stop: AbortSignal): Promise<numb
   return failed ? 1 : 0;
 }
 
-async function restore(env: Env, argv: string[], stop: AbortSignal): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      target: { type: "string" },
-      database: { type: "string" },
-      "all-databases": { type: "boolean", default: false },
-      at: { type: "string" },
-      create: { type: "boolean", default: false },
-      "no-owner": { type: "boolean", default: false },
-      jobs: { type: "string", default: "1" },
-    },
-  });
+async function restore(values: OptionValues<typeof commands.restore>, env: Env, stop: AbortSignal): Promise<number> {
   const allDatabases = values["all-databases"];
   if (allDatabases && values.database) throw new SettingsError("--all-databases restores every database under its own name: give it or --database, not both");
-  if (!values.database && !allDatabases) throw new SettingsError("--database is missing: name the database to restore into (it is never the source unless you say so)");
+  if (!values.database && !allDatabases) throw new SettingsError(`--database is missing: ${commands.restore.options.database.description}`);
   const jobs = Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new SettingsError(`--jobs '${values.jobs}' is not a positive whole number`);
   const { stage, s3 } = parseStorage(env);
   const progressSeconds = parseProgressSeconds(env);
-  const targets = parseTargets(env);
+  // The target's secret may be left out when restore brings its own (restoreTarget checks for one of them).
+  const targets = parseTargets(env, "optional");
   secretValues(targets, env).forEach(addSecret);
   const name = values.target ?? (targets.length === 1 ? targets[0].name : undefined);
   if (!name) throw new SettingsError(`--target is missing: this environment configures ${targets.map((t) => t.name).join(", ")}`);
-  const target = targets.find((t) => t.name === name);
-  if (!target) throw new SettingsError(`--target '${name}' is not configured here: its connection settings come from the same variables as the backup (${targets.map((t) => t.name).join(", ")})`);
-  if (allDatabases && target.engine !== "mongodb") throw new SettingsError(`--all-databases is for a MongoDB backup of every database; '${name}' is a PostgreSQL target: name the database with --database`);
+  const configured = targets.find((t) => t.name === name);
+  if (!configured) throw new SettingsError(`--target '${name}' is not configured here: its connection settings come from the same variables as the backup (${targets.map((t) => t.name).join(", ")})`);
+  if (allDatabases && configured.engine !== "mongodb") throw new SettingsError(`--all-databases is for a MongoDB backup of every database; '${name}' is a PostgreSQL target: name the database with --database`);
+  const target = restoreTarget(configured, { host: values.host, port: values.port, user: values.user, sslmode: values.sslmode }, env);
   const into = values.database ?? "(every database, under its own name)";
 
   const client = s3Client(s3);
@@ -110,7 +102,8 @@ async function restore(env: Env, argv: string[], stop: AbortSignal): Promise<num
   log("info", "restore started", { target: name, key: ref.key, into });
   const d = await downloadVerified(client, s3.bucket, ref, { stop, progressSeconds });
   try {
-    await restoreInto(d, target, { into: values.database ?? "", allDatabases, create: values.create, noOwner: values["no-owner"], jobs }, withoutSecrets(env, targets), env, stop);
+    const backupUser = target.engine === "postgres" && configured.engine === "postgres" && target.user === configured.user;
+    await restoreInto(d, target, { into: values.database ?? "", allDatabases, create: values.create, noOwner: values["no-owner"], jobs, backupUser }, withoutSecrets(env, targets), env, stop);
   } finally {
     await d.remove();
   }
@@ -118,7 +111,7 @@ async function restore(env: Env, argv: string[], stop: AbortSignal): Promise<num
   return 0;
 }
 
-const jsonFlag = "--json";
+const jsonFlag = "--json" satisfies `--${keyof typeof commonOptions}`;
 
 /**
  * Readable lines and a live progress display when stdout is a terminal (`npm run backup` on a
@@ -129,18 +122,38 @@ export function readableOutput(isTTY: boolean | undefined, argv: string[]): bool
   return isTTY === true && !argv.includes(jsonFlag);
 }
 
+// drill: its spec is in commands.ts; its run is added here with the drill command.
+const runs: { [K in CommandName]?: Run<K> } = { backup, verify, restore };
+
+/** Parses a command's options by its spec, then prints its help or runs it. */
+async function runCommand<K extends CommandName>(name: K, argv: string[], env: Env, stop: AbortSignal, print: (text: string) => void): Promise<number> {
+  const values = parseCommandArgs(name, commands[name], argv);
+  if (values.help) {
+    print(commandHelp(name, commands[name]));
+    return 0;
+  }
+  const run = runs[name];
+  if (!run) throw new SettingsError(`${name} is not part of this build of the runner`);
+  return await run(values, env, stop);
+}
+
 /**
  * Runs one command. Aborting `stop` (the entry point below does on SIGTERM or SIGINT) stops its
  * tools and transfers, removes its private files, and makes it return the signal's exit status.
+ * Help goes to `print` as text; everything else is the log.
  */
-export async function main(argv: string[], env: Env, stop: AbortSignal = new AbortController().signal): Promise<number> {
+export async function main(argv: string[], env: Env, stop: AbortSignal = new AbortController().signal, print: (text: string) => void = (text) => void process.stdout.write(text)): Promise<number> {
   // --json chose the log's form (the entry point below); the commands' own options do not include it.
   const [command, ...rest] = argv.filter((arg) => arg !== jsonFlag);
+  if (command === undefined || ["help", "--help", "-h"].includes(command)) {
+    // `help <command>` is that command's help.
+    print(isCommandName(rest[0]) ? commandHelp(rest[0], commands[rest[0]]) : runnerHelp());
+    // No command at all did nothing that was asked: a usage error, as any other wrong arguments are.
+    return command === undefined ? 2 : 0;
+  }
   try {
-    if (command === "backup") return await backup(env, stop);
-    if (command === "verify") return await verify(env, rest, stop);
-    if (command === "restore") return await restore(env, rest, stop);
-    log("error", `unknown command '${command ?? ""}': use backup, verify or restore`);
+    if (isCommandName(command)) return await runCommand(command, rest, env, stop, print);
+    log("error", `unknown command '${command}': use ${Object.keys(commands).join(", ")} (help says what each does)`);
     return 2;
   } catch (err) {
     if (stop.aborted) {

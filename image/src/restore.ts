@@ -9,12 +9,12 @@ import { createGunzip } from "node:zlib";
 import { Writable } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Manifest } from "./backup";
-import { firstLine, mongoConfigFile, pgToolEnv } from "./engines";
+import { explainPgError, firstLine, mongoConfigFile, pgToolEnv } from "./engines";
 import { manifestKey, parseManifestKey, type BackupRef } from "./keys";
-import { runChecked } from "./proc";
+import { describeExit, run, runChecked, succeeded } from "./proc";
 import { percentOf, trackProgress } from "./progress";
 import { getJson, getStream, listKeys, Meter } from "./s3";
-import type { Target } from "./settings";
+import { restoreSecretEnv, type PostgresTarget, type Target } from "./settings";
 
 export async function findBackups(client: S3Client, bucket: string, stage: string): Promise<BackupRef[]> {
   const keys = await listKeys(client, bucket, `${stage}/`);
@@ -96,20 +96,53 @@ export interface RestoreOptions {
   create: boolean;
   noOwner: boolean;
   jobs: number;
+  /** Whether the connection's user is the backup's (no --user): errors then say so, since that user is usually read-only. */
+  backupUser?: boolean;
+}
+
+/** What the person restoring should change when createdb or pg_restore fails, in restore's own options and variables. */
+export function explainRestoreError(stderr: string, target: PostgresTarget, opts: RestoreOptions): string | undefined {
+  const who = `${opts.backupUser ? "the backup user" : "user"} '${target.user}'`;
+  const otherUser = `with --user and ${restoreSecretEnv.postgres}`;
+  // createdb as a user that is neither superuser nor has CREATEDB ("CREATE DATABASE v15",
+  // https://www.enterprisedb.com/docs/epas/15/epas_compat_sql/20_create_database; restoreOwnConnection.integration.test.ts)
+  if (/permission denied to create database/i.test(stderr)) {
+    return `${who} may not create databases: give a user that may, ${otherUser}, or create the database '${opts.into}' first and leave out --create`;
+  }
+  if (/database ".*" does not exist/i.test(stderr)) {
+    return `database '${opts.into}' does not exist on ${target.host}:${target.port}: create it first, or give --create`;
+  }
+  // pg_restore sets each object's original owner unless --no-owner ("app-pgrestore", PostgreSQL 15,
+  // https://postgrespro.com/docs/postgresql/15/app-pgrestore): "must be member of role …" for a user that
+  // may not; "permission denied for schema public" or "must be owner of …" in a database it does not own.
+  if (/permission denied|must be owner of|must be member of role/i.test(stderr)) {
+    return `${who} lacks a privilege in '${opts.into}': give a user that owns it or may create in it, ${otherUser}${opts.noOwner ? "" : ", or add --no-owner so the restoring user owns what it restores"}`;
+  }
+  const connection = explainPgError(stderr, target);
+  return connection && opts.backupUser ? `${connection}; or give restore a connection of its own (--host, --port, --user, ${restoreSecretEnv.postgres})` : connection;
+}
+
+/** Runs a PostgreSQL tool of the restore; its failure says what to change (explainRestoreError), then how the tool exited. */
+async function runPgRestoreTool(failure: string, command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, target: PostgresTarget, opts: RestoreOptions, stop?: AbortSignal): Promise<void> {
+  const res = await run(command, args, env, timeoutMs, stop);
+  if (succeeded(res.exit)) return;
+  const explanation = explainRestoreError(res.stderr, target, opts);
+  throw new Error(`${failure}: ${explanation ? `${explanation}: ` : ""}${describeExit(command, res.exit)}: ${res.stderr}`);
 }
 
 /**
- * Restores a downloaded, verified backup into the database `into`, using the target's connection
- * settings. `base` is the environment the tools inherit (without secrets); `secrets` holds the target's.
+ * Restores a downloaded, verified backup into the database `into`, with the connection `target`
+ * (restoreTarget: the backup's, with restore's own parts). `base` is the environment the tools inherit
+ * (without secrets); `secrets` holds the one the connection names.
  * `stop` terminates the restore tool; what it restored so far stays in the database.
  */
 export async function restoreInto(d: Downloaded, target: Target, opts: RestoreOptions, base: NodeJS.ProcessEnv, secrets: NodeJS.ProcessEnv, stop?: AbortSignal): Promise<void> {
   const week = 7 * 24 * 3600_000;
   if (target.engine === "postgres") {
     const env = pgToolEnv(target, base, secrets, await firstLine("pg_restore", ["--version"], base, stop), opts.into);
-    if (opts.create) await runChecked(`cannot create database '${opts.into}'`, "createdb", ["--maintenance-db=postgres", opts.into], env, 60_000, stop);
+    if (opts.create) await runPgRestoreTool(`cannot create database '${opts.into}'`, "createdb", ["--no-password", "--maintenance-db=postgres", opts.into], env, 60_000, target, opts, stop);
     const args = ["--dbname", opts.into, "--exit-on-error", "--no-password", ...(opts.noOwner ? ["--no-owner"] : []), ...(opts.jobs > 1 ? [`--jobs=${opts.jobs}`] : []), d.path];
-    await runChecked(`pg_restore into '${opts.into}' failed`, "pg_restore", args, env, week, stop);
+    await runPgRestoreTool(`pg_restore into '${opts.into}' failed`, "pg_restore", args, env, week, target, opts, stop);
     return;
   }
   const args = mongorestoreArgs(d, opts);

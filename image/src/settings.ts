@@ -56,6 +56,11 @@ export class SettingsError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
+/**
+ * Whether a target's secret variable must be set: a backup needs it; a restore may bring its own
+ * (RESTORE_PG_PASSWORD, RESTORE_MONGO_URI) and checks that one of the two is there (restoreTarget).
+ */
+export type Secrets = "required" | "optional";
 /** A variable the stack sets: `"STAGE" satisfies FromStack` fails the type check if the contract renames it. */
 type FromStack = keyof StackEnvironment;
 /** A BACKUP_TARGETS entry as parsed JSON: only the contract's field names can be read from it. */
@@ -112,13 +117,13 @@ function sslModeSetting(value: string | undefined, key: string): string | undefi
 }
 
 /** The blog's variables: one PostgreSQL database. */
-function legacyPostgres(env: Env): PostgresTarget | undefined {
+function legacyPostgres(env: Env, secrets: Secrets): PostgresTarget | undefined {
   if (!nonEmpty(env, "PG_DB_HOST") && !nonEmpty(env, "PG_DB_NAME")) return undefined;
   const why = "it is needed with PG_DB_HOST/PG_DB_NAME to back up PostgreSQL";
   const { host, port } = parseHostPort(required(env, "PG_DB_HOST", why), "PG_DB_HOST");
   const database = required(env, "PG_DB_NAME", why);
   const user = required(env, "PG_DB_USER", why);
-  required(env, "PG_DB_PASSWORD", why);
+  if (secrets === "required") required(env, "PG_DB_PASSWORD", why);
   const options = nonEmpty(env, "NEON_DB_ENDPOINT_OPTION");
   return {
     engine: "postgres",
@@ -163,17 +168,17 @@ function field<T>(obj: Fields<T>, key: keyof T & string, where: string, optional
   return value;
 }
 
-function envRef<T>(obj: Fields<T>, key: keyof T & string, where: string, env: Env): string {
+function envRef<T>(obj: Fields<T>, key: keyof T & string, where: string, env: Env, secrets: Secrets): string {
   const name = field(obj, key, where)!;
   if (!envNamePattern.test(name)) {
     throw new SettingsError(`${where}.${key}='${name}' is not an environment variable name: it names the variable that holds the secret, not the secret`);
   }
-  if (!env[name]?.trim()) throw new SettingsError(`${name} is not set: ${where}.${key} says it holds the secret`);
+  if (secrets === "required" && !env[name]?.trim()) throw new SettingsError(`${name} is not set: ${where}.${key} says it holds the secret`);
   return name;
 }
 
 /** One entry of BACKUP_TARGETS, checked by the contract's rules. */
-export function parseTarget(raw: unknown, index: number, env: Env): Target {
+export function parseTarget(raw: unknown, index: number, env: Env, secrets: Secrets = "required"): Target {
   const where = `BACKUP_TARGETS[${index}]`;
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new SettingsError(`${where} must be an object`);
   const engine = field(raw as Fields<Target>, "engine", where);
@@ -193,7 +198,7 @@ export function parseTarget(raw: unknown, index: number, env: Env): Target {
       port,
       database,
       user: field(obj, "user", where)!,
-      passwordEnv: envRef(obj, "passwordEnv", where, env),
+      passwordEnv: envRef(obj, "passwordEnv", where, env, secrets),
       options: field(obj, "options", where, true),
       sslmode,
       sslrootcert,
@@ -208,7 +213,7 @@ export function parseTarget(raw: unknown, index: number, env: Env): Target {
     return checkedMongo({
       engine,
       name: field(obj, "name", where, true) ?? database ?? "mongodb",
-      uriEnv: envRef(obj, "uriEnv", where, env),
+      uriEnv: envRef(obj, "uriEnv", where, env, secrets),
       database,
       pointInTime,
     }, `${where}.pointInTime`);
@@ -216,7 +221,7 @@ export function parseTarget(raw: unknown, index: number, env: Env): Target {
   throw new SettingsError(`${where}.engine='${String(engine)}' is not supported: use "postgres" or "mongodb"`);
 }
 
-function jsonTargets(env: Env): Target[] {
+function jsonTargets(env: Env, secrets: Secrets): Target[] {
   const raw = nonEmpty(env, "BACKUP_TARGETS" satisfies FromStack);
   if (raw === undefined) return [];
   let parsed: unknown;
@@ -226,12 +231,12 @@ function jsonTargets(env: Env): Target[] {
     throw new SettingsError(`BACKUP_TARGETS is not valid JSON (${(err as Error).message}): it must be a JSON list of targets`);
   }
   if (!Array.isArray(parsed)) throw new SettingsError("BACKUP_TARGETS must be a JSON list of targets");
-  return parsed.map((entry, i) => parseTarget(entry, i, env));
+  return parsed.map((entry, i) => parseTarget(entry, i, env, secrets));
 }
 
 /** Every target the environment configures: the blog's variables, then BACKUP_TARGETS. */
-export function parseTargets(env: Env): Target[] {
-  const targets = [legacyPostgres(env), legacyMongo(env), ...jsonTargets(env)].filter((t): t is Target => t !== undefined);
+export function parseTargets(env: Env, secrets: Secrets = "required"): Target[] {
+  const targets = [legacyPostgres(env, secrets), legacyMongo(env), ...jsonTargets(env, secrets)].filter((t): t is Target => t !== undefined);
   if (targets.length === 0) {
     throw new SettingsError(
       "no database to back up: set PG_DB_HOST, PG_DB_NAME, PG_DB_USER and PG_DB_PASSWORD (PostgreSQL), MONGO_CONNECTION_STRING (MongoDB), or BACKUP_TARGETS (a JSON list)",
@@ -321,14 +326,70 @@ export function secretEnvOf(target: Target): string {
   return target.engine === "postgres" ? target.passwordEnv : target.uriEnv;
 }
 
-/** The secret values the targets read, so the logger can redact them. */
+/** The variables that hold restore's own secrets, for the restoring user or deployment (restoreTarget). */
+export const restoreSecretEnv = { postgres: "RESTORE_PG_PASSWORD", mongodb: "RESTORE_MONGO_URI" } as const;
+
+/** Every variable that holds a secret: each target's, and restore's own whether or not this command reads them. */
+function secretNames(targets: Target[]): string[] {
+  return [...targets.map(secretEnvOf), ...Object.values(restoreSecretEnv)];
+}
+
+/** The secret values the runner may read, so the logger can redact them. */
 export function secretValues(targets: Target[], env: Env): string[] {
-  return targets.map((t) => env[secretEnvOf(t)]).filter((v): v is string => !!v);
+  return secretNames(targets)
+    .map((name) => env[name])
+    .filter((v): v is string => !!v);
 }
 
 /** The environment minus every variable that holds a secret: what child processes inherit. */
 export function withoutSecrets(env: Env, targets: Target[]): Env {
   const copy = { ...env };
-  for (const t of targets) delete copy[secretEnvOf(t)];
+  for (const name of secretNames(targets)) delete copy[name];
   return copy;
+}
+
+/** Restore's own connection, from its options; each part left out is the target's. */
+export interface RestoreConnection {
+  host?: string;
+  port?: string;
+  user?: string;
+  sslmode?: string;
+}
+
+/**
+ * The connection a restore uses: the target's as the backup configures it, each part replaced by
+ * restore's own where given. The backup's user is usually read-only, so restoring often needs another
+ * user, and then another password: RESTORE_PG_PASSWORD (never an option, since argv is visible), or
+ * RESTORE_MONGO_URI for MongoDB. A host other than the target's drops the target's libpq options
+ * (Neon's endpoint ID) and sslrootcert, which belong to the target's server.
+ */
+export function restoreTarget(target: Target, own: RestoreConnection, env: Env): Target {
+  if (target.engine === "mongodb") {
+    const given = Object.entries(own).filter(([, v]) => v !== undefined);
+    if (given.length) {
+      throw new SettingsError(`--${given[0][0]} is for PostgreSQL: a MongoDB restore takes its whole connection from ${restoreSecretEnv.mongodb} (or the target's ${target.uriEnv})`);
+    }
+    const uriEnv = nonEmpty(env, restoreSecretEnv.mongodb) ? restoreSecretEnv.mongodb : target.uriEnv;
+    if (!nonEmpty(env, uriEnv)) {
+      throw new SettingsError(`${restoreSecretEnv.mongodb} is not set, nor the target's ${target.uriEnv}: give the connection string to restore with in ${restoreSecretEnv.mongodb}`);
+    }
+    return { ...target, uriEnv };
+  }
+  const host = own.host?.trim() || target.host;
+  const port = own.port === undefined ? target.port : Number(own.port);
+  if (!isPort(port)) throw new SettingsError(`--port '${own.port}' is not a port: use a whole number from 1 to 65535`);
+  const user = own.user?.trim() || target.user;
+  const sslmode = own.sslmode === undefined ? target.sslmode : sslModeSetting(own.sslmode, "--sslmode");
+  const passwordEnv = nonEmpty(env, restoreSecretEnv.postgres) ? restoreSecretEnv.postgres : target.passwordEnv;
+  if (passwordEnv === target.passwordEnv && user !== target.user) {
+    throw new SettingsError(`--user '${user}' needs its password in ${restoreSecretEnv.postgres} (${target.passwordEnv} holds the backup user's, ${target.user}'s)`);
+  }
+  if (!nonEmpty(env, passwordEnv)) {
+    throw new SettingsError(`${restoreSecretEnv.postgres} is not set, nor the target's ${target.passwordEnv}: give the password of user '${user}' in ${restoreSecretEnv.postgres}`);
+  }
+  const sameServer = host === target.host;
+  const sslrootcert = sameServer ? target.sslrootcert : undefined;
+  const rootCertIssue = sslrootcert === undefined ? undefined : rootCertProblem(sslrootcert, sslmode);
+  if (rootCertIssue) throw new SettingsError(`--sslmode '${sslmode}' does not go with the target's sslrootcert=${rootCertIssue}`);
+  return { ...target, host, port, user, passwordEnv, sslmode, sslrootcert, options: sameServer ? target.options : undefined };
 }

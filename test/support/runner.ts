@@ -15,15 +15,18 @@ export interface Run {
   lines: Record<string, unknown>[];
   /** Every line as written, for searching for secrets. */
   text: string;
+  /** What was printed beside the log: help. */
+  printed: string;
 }
 
 /** Runs the runner's CLI in this process, collecting its JSON log lines; `stop` stands for the entry point's signal handler. */
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv, stop?: AbortSignal): Promise<Run> {
   const raw: string[] = [];
+  let printed = "";
   const restore = setLogSink((line) => raw.push(line));
   try {
-    const code = await main(argv, env, stop);
-    return { code, lines: raw.map((l) => JSON.parse(l) as Record<string, unknown>), text: raw.join("\n") };
+    const code = await main(argv, env, stop, (text) => (printed += text));
+    return { code, lines: raw.map((l) => JSON.parse(l) as Record<string, unknown>), text: raw.join("\n"), printed };
   } finally {
     restore();
   }
