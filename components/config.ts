@@ -265,8 +265,9 @@ function boolean(source: ConfigSource, key: string, fallback: boolean): boolean 
  * The objectLock key: `{ mode: GOVERNANCE | COMPLIANCE, days: N }`, on the bucket the stack creates, for
  * no longer than the backups are kept. A version locked past its expiry is one the lifecycle cannot
  * remove: expiry only puts a delete marker on top of it ("Expiring objects", S3 User Guide), and the
- * noncurrent-version expiration that would remove it is refused while the lock lasts ("Managing S3
- * Lifecycle policies with Object Lock", https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html).
+ * noncurrent-version expiration that would remove it cannot while the lock lasts ("protected object
+ * versions remain safe from being deleted or overwritten by a lifecycle configuration", "Managing delete
+ * markers and object lifecycles", https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html).
  * A lock that ends after the expiry only guards a backup no restore lists any more.
  */
 function parseObjectLock(source: ConfigSource, bucketName: string | undefined, backupRetentionDays: number, noncurrentRetentionDays: number): ObjectLockConfig | undefined {
