@@ -94,6 +94,12 @@ exec head -c ${12 * MiB} /dev/urandom
     }
     const created = requests.filter((r) => r.method === "POST" && r.query.uploads !== undefined);
     expect(created.map((r) => r.headers["x-amz-checksum-algorithm"])).toEqual(["CRC32"]);
+    // No retention of its own: the bucket's default locks each version, "exactly as though you explicitly
+    // placed a lock", with no Object Lock permission asked of the writer; S3's own advice is to set the
+    // default and deny the writers retention settings ("Default retention settings", S3 User Guide,
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-overview.html, 2023 copy). The task
+    // role has s3:PutObject and nothing of Object Lock (test/stack/stack.test.ts).
+    for (const r of [...writes, ...created]) expect(Object.keys(r.headers).filter((h) => h.startsWith("x-amz-object-lock-") || h === "x-amz-bypass-governance-retention")).toEqual([]);
   } finally {
     rmSync(bin.dir, { recursive: true, force: true });
   }
