@@ -32,6 +32,16 @@ export type TargetConfig = PostgresTargetConfig | MongoTargetConfig;
 
 export type Architecture = "amd64" | "arm64";
 
+export const objectLockModes = ["GOVERNANCE", "COMPLIANCE"] as const;
+export type ObjectLockMode = (typeof objectLockModes)[number];
+
+/** S3 Object Lock's default retention on the created bucket: every new object version is locked for `days`. */
+export interface ObjectLockConfig {
+  /** GOVERNANCE: only a principal granted s3:BypassGovernanceRetention can delete early; COMPLIANCE: no one, not even the account's root user. */
+  mode: ObjectLockMode;
+  days: number;
+}
+
 /** Everything that differs per stage, validated, with defaults applied. */
 export interface StackConfig {
   stage: string;
@@ -96,6 +106,8 @@ export interface StackConfig {
   drillStaleAfterHours: number;
   /** A drill fails when a table or collection lost more than this percentage of its rows since the previous drill (0-100). Default 10. */
   drillMaxRowLossPercent: number;
+  /** Object Lock default retention on the created bucket (not with bucketName). Default none. */
+  objectLock?: ObjectLockConfig;
 }
 
 export class ConfigError extends Error {
@@ -258,6 +270,51 @@ function boolean(source: ConfigSource, key: string, fallback: boolean): boolean 
   return raw === "true";
 }
 
+/**
+ * The objectLock key: `{ mode: GOVERNANCE | COMPLIANCE, days: N }`, on the bucket the stack creates, for
+ * no longer than the backups are kept. A version locked past its expiry is one the lifecycle cannot
+ * remove: expiry only puts a delete marker on top of it ("Expiring objects", S3 User Guide), and the
+ * noncurrent-version expiration that would remove it cannot while the lock lasts ("protected object
+ * versions remain safe from being deleted or overwritten by a lifecycle configuration", "Managing delete
+ * markers and object lifecycles", https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html).
+ * A lock that ends after the expiry only guards a backup no restore lists any more.
+ */
+function parseObjectLock(source: ConfigSource, bucketName: string | undefined, backupRetentionDays: number, noncurrentRetentionDays: number): ObjectLockConfig | undefined {
+  const raw = parseJson(source, "objectLock");
+  if (raw === undefined || raw === "") return undefined;
+  const example = "e.g. `objectLock: { mode: COMPLIANCE, days: 30 }` in Pulumi.<stage>.yaml";
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError("objectLock", `must be an object with mode and days, ${example}`);
+  const { mode, days, ...rest } = raw as Record<string, unknown>;
+  const unknownKeys = Object.keys(rest);
+  if (unknownKeys.length) throw new ConfigError("objectLock", `has unknown field ${unknownKeys.map((k) => `'${k}'`).join(", ")}: only mode and days, ${example}`);
+  if (!objectLockModes.includes(mode as ObjectLockMode)) {
+    throw new ConfigError("objectLock", `'mode' must be GOVERNANCE (an IAM principal allowed s3:BypassGovernanceRetention can still delete) or COMPLIANCE (no one can, not even the root user, until the days are over), not '${String(mode)}'`);
+  }
+  // A number in YAML, a string when set with `pulumi config set --path objectLock.days 30`.
+  const dayCount = typeof days === "string" && /^\d+$/.test(days) ? Number(days) : days;
+  if (typeof dayCount !== "number" || !Number.isInteger(dayCount) || dayCount < 1) throw new ConfigError("objectLock", `'days' must be a whole number of days, at least 1, not '${String(days)}'`);
+  if (bucketName !== undefined) {
+    throw new ConfigError(
+      "objectLock",
+      `only locks the bucket this stack creates; bucket '${bucketName}' keeps its owner's settings: turn Object Lock on there ` +
+        `(\`aws s3api put-object-lock-configuration --bucket ${bucketName} --object-lock-configuration '{"ObjectLockEnabled":"Enabled","Rule":{"DefaultRetention":{"Mode":"${mode}","Days":${dayCount}}}}'\`, versioning first), or unset bucketName`,
+    );
+  }
+  if (dayCount > backupRetentionDays) {
+    const removal = backupRetentionDays + noncurrentRetentionDays;
+    const consequence =
+      dayCount > removal
+        ? `the lifecycle's removal of the hidden version on day ${removal} (noncurrentRetentionDays ${noncurrentRetentionDays} after expiry) comes while the lock still holds, and S3 refuses it`
+        : `it stays locked and billed until day ${dayCount} though no restore lists it after day ${backupRetentionDays}`;
+    throw new ConfigError(
+      "objectLock",
+      `locks each backup for ${dayCount} days but backupRetentionDays expires it after ${backupRetentionDays}: expiry only puts a delete marker on top of the locked version, and ${consequence}. ` +
+        `Lock for at most ${backupRetentionDays} days, or raise backupRetentionDays to at least ${dayCount}`,
+    );
+  }
+  return { mode: mode as ObjectLockMode, days: dayCount };
+}
+
 /** Parses and checks the whole stack configuration; throws ConfigError naming the first bad key. */
 export function parseStackConfig(source: ConfigSource, stage: string): StackConfig {
   if (!/^[a-z][a-z0-9-]{0,19}$/.test(stage)) throw new ConfigError("(stack)", `stack name '${stage}' is used in resource names and S3 keys: use lowercase letters, digits and '-'`);
@@ -323,6 +380,7 @@ export function parseStackConfig(source: ConfigSource, stage: string): StackConf
   if ((vpcId === undefined) !== (subnetIds === undefined)) throw new ConfigError(vpcId ? "subnetIds" : "vpcId", "vpcId and subnetIds go together: set both, or neither for the default VPC");
 
   const backupRetentionDays = integer(source, "backupRetentionDays", 30, 1, 3650);
+  const noncurrentRetentionDays = integer(source, "noncurrentRetentionDays", 7, 1, 3650);
 
   const drillSchedule = source.get("drillSchedule")?.trim() || "cron(0 6 * * ? *)";
   const drillScheduleError = scheduleProblem(drillSchedule);
@@ -341,7 +399,7 @@ export function parseStackConfig(source: ConfigSource, stage: string): StackConf
     retryAttempts: integer(source, "retryAttempts", 2, 0, 185),
     retryWindowSeconds: integer(source, "retryWindowSeconds", 3600, 60, 86400),
     backupRetentionDays,
-    noncurrentRetentionDays: integer(source, "noncurrentRetentionDays", 7, 1, 3650),
+    noncurrentRetentionDays,
     logRetentionDays,
     cpu,
     memory,
@@ -367,5 +425,6 @@ export function parseStackConfig(source: ConfigSource, stage: string): StackConf
     drillEphemeralStorageGiB: integer(source, "drillEphemeralStorageGiB", 50, 21, 200),
     drillStaleAfterHours: integer(source, "drillStaleAfterHours", 50, 2, 168),
     drillMaxRowLossPercent: integer(source, "drillMaxRowLossPercent", 10, 0, 100),
+    objectLock: parseObjectLock(source, bucketName, backupRetentionDays, noncurrentRetentionDays),
   };
 }

@@ -142,7 +142,18 @@ export class ScheduledBackup extends pulumi.ComponentResource {
           bucketKeyEnabled: bucketKey === "enabled",
         }],
       }, parent);
-      new aws.s3.BucketVersioning(`${name}-backups`, { bucket: bucket.id, versioningConfiguration: { status: "Enabled" } }, parent);
+      const versioning = new aws.s3.BucketVersioning(`${name}-backups`, { bucket: bucket.id, versioningConfiguration: { status: "Enabled" } }, parent);
+      if (cfg.objectLock) {
+        // Enabled through PutObjectLockConfiguration on the versioned bucket, not the Bucket's
+        // objectLockEnabled, which replaces an existing bucket (prod's is protected): S3 turns Object
+        // Lock on for an existing versioned bucket this way ("Configuring S3 Object Lock", S3 User Guide).
+        // The default retention is bucket-wide; the bucket holds only this stage's prefix.
+        new aws.s3.BucketObjectLockConfiguration(`${name}-backups`, {
+          bucket: bucket.id,
+          objectLockEnabled: "Enabled",
+          rule: { defaultRetention: { mode: cfg.objectLock.mode, days: cfg.objectLock.days } },
+        }, { ...parent, dependsOn: [versioning] });
+      }
       const publicAccess = new aws.s3.BucketPublicAccessBlock(`${name}-backups`, {
         bucket: bucket.id,
         blockPublicAcls: true,

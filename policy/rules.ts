@@ -229,6 +229,30 @@ export const everyAlarmAlerts: StackRule = {
   },
 };
 
+/** What is wrong with an Object Lock configuration's default retention, or undefined when every new object gets one. */
+function defaultRetentionProblem(config: ResourceLike): string | undefined {
+  if ((config.props.objectLockEnabled ?? "Enabled") !== "Enabled") return `its Object Lock configuration '${config.name}' does not enable Object Lock`;
+  const retention = list<any>(config.props.rule)[0]?.defaultRetention;
+  if (!["GOVERNANCE", "COMPLIANCE"].includes(retention?.mode)) return `its Object Lock configuration '${config.name}' sets no default retention mode`;
+  if (!(retention.days > 0 || retention.years > 0)) return `its Object Lock configuration '${config.name}' sets no default retention period`;
+  return undefined;
+}
+
+export const prodBucketsLocked: StackRule = {
+  name: "prod-buckets-locked",
+  description: "A bucket a prod stack creates (tagged db-backup:stage=prod) has S3 Object Lock with a default retention, so no one can erase its newest backups.",
+  check(resources, bucketOf) {
+    const prodBuckets = resources.filter((r) => r.type === "aws:s3/bucket:Bucket" && r.props.tags?.["db-backup:stage"] === "prod");
+    const configs = resources.filter((r) => r.type === "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration");
+    return prodBuckets.flatMap((bucket) => {
+      const own = configs.filter((c) => bucketOf(c) === bucket);
+      if (own.length === 0) return [`prod bucket '${bucket.name}' has no Object Lock: set objectLock (mode and days) in Pulumi.prod.yaml`];
+      const problems = own.map(defaultRetentionProblem);
+      return problems.includes(undefined) ? [] : problems.map((p) => `prod bucket '${bucket.name}': ${p}`);
+    });
+  },
+};
+
 export const resourceRules: ResourceRule[] = [
   noSecretsInTaskEnvironment,
   imagesPinnedByDigest,
@@ -242,4 +266,4 @@ export const resourceRules: ResourceRule[] = [
   noBackupDeletion,
 ];
 
-export const stackRules: StackRule[] = [everyBucketLockedDown, everyAlarmAlerts];
+export const stackRules: StackRule[] = [everyBucketLockedDown, everyAlarmAlerts, prodBucketsLocked];

@@ -6,11 +6,11 @@ import { pipeline } from "node:stream/promises";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3Settings } from "./settings";
 import { s3Sdk } from "./sdk";
-import { MultipartUpload, type UploadProgress } from "./upload";
+import { checksumAlgorithm, crc32Checksum, MultipartUpload, type UploadProgress } from "./upload";
 
 /**
  * Over HTTPS a part needs no signed SHA-256 of its body: TLS protects it on the way, AWS also checks
- * the part's CRC32 (the SDK's default checksum there), and the manifest's SHA-256 covers the whole
+ * the part's CRC32 (which every upload carries, upload.ts), and the manifest's SHA-256 covers the whole
  * backup. The SDK would otherwise hash every byte of every part once more, beside the manifest's hash
  * (S3 accepts UNSIGNED-PAYLOAD, as other AWS SDKs send it over HTTPS). Over plain HTTP (an
  * S3-compatible server in a private network, the local one) parts keep the signed hash.
@@ -29,6 +29,7 @@ export function s3Client(s3: S3Settings): S3Client {
     forcePathStyle: s3.forcePathStyle,
     // S3-compatible servers often reject the SDK's default trailing checksums (aws-chunked bodies);
     // against AWS the default stays, and integrity is checked end to end by the manifest's SHA-256.
+    // Uploads carry their CRC32 in a header either way (upload.ts): Object Lock requires one.
     ...(s3.endpoint ? { requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" } : {}),
     maxAttempts: 5,
     // A bucket in another region than AWS_REGION answers 301 PermanentRedirect with the bucket's region
@@ -85,10 +86,12 @@ export async function gatedUpload(client: S3Client, s3: S3Settings, key: string,
   }
 }
 
+/** Writes a small JSON object (a manifest, a drill record), with the checksum every upload carries (upload.ts). */
 export async function putJson(client: S3Client, bucket: string, key: string, value: unknown): Promise<void> {
   const { PutObjectCommand } = s3Sdk();
+  const Body = Buffer.from(JSON.stringify(value, null, 2) + "\n");
   await client.send(
-    new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(value, null, 2) + "\n", ContentType: "application/json" }),
+    new PutObjectCommand({ Bucket: bucket, Key: key, Body, ContentType: "application/json", ChecksumAlgorithm: checksumAlgorithm, ChecksumCRC32: crc32Checksum(Body) }),
   );
 }
 

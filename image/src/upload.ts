@@ -12,6 +12,7 @@
  */
 
 import { Writable } from "node:stream";
+import { crc32 } from "node:zlib";
 import type { CompletedPart, S3Client } from "@aws-sdk/client-s3";
 import { log } from "./log";
 import { s3Sdk } from "./sdk";
@@ -41,6 +42,24 @@ export function largestUpload(firstPartBytes: number, limits = s3Limits): number
 
 function size(bytes: number): string {
   return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+}
+
+/**
+ * The integrity checksum every upload carries: S3 refuses an upload to a bucket with an Object Lock
+ * default retention that has neither Content-MD5 nor an x-amz-checksum-* header with the algorithm in
+ * x-amz-sdk-checksum-algorithm (PutObject, "ChecksumAlgorithm" and "Content-MD5", Amazon S3 API
+ * Reference, https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html; "Uploading objects to
+ * an Object Lock enabled bucket", https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html).
+ * Given explicitly, the SDK neither computes it again nor leaves it out: it would not send one to an
+ * endpoint (requestChecksumCalculation WHEN_REQUIRED, s3.ts), nor under AWS_REQUEST_CHECKSUM_CALCULATION=when_required.
+ */
+export const checksumAlgorithm = "CRC32";
+
+/** A body's CRC32 as S3 takes it in x-amz-checksum-crc32: the four big-endian bytes, base64. zlib's runs in native code. */
+export function crc32Checksum(body: Uint8Array): string {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32BE(crc32(body));
+  return bytes.toString("base64");
 }
 
 export interface UploadTarget {
@@ -98,7 +117,9 @@ export class MultipartUpload extends Writable {
     this.cancelParts = options.cancelParts;
     this.progress = options.progress ?? { partsSent: 0 };
     const { CreateMultipartUploadCommand } = s3Sdk();
-    this.uploadId = client.send(new CreateMultipartUploadCommand(target)).then((res) => {
+    // The upload's algorithm is named at its start: S3 then requires it of every part, and each part's
+    // checksum in the completion (UploadPart, CompleteMultipartUpload, Amazon S3 API Reference).
+    this.uploadId = client.send(new CreateMultipartUploadCommand({ ...target, ChecksumAlgorithm: checksumAlgorithm })).then((res) => {
       if (!res.UploadId) throw new Error(`CreateMultipartUpload for s3://${target.Bucket}/${target.Key} returned no UploadId`);
       return res.UploadId;
     });
@@ -162,10 +183,10 @@ export class MultipartUpload extends Writable {
     // A Buffer body: the SDK retries a failed part itself (throttling, 5xx, a reset connection).
     const sent: Promise<void> = (async () => {
       const UploadId = await this.uploadId;
-      const res = await this.client.send(new UploadPartCommand({ Bucket: this.target.Bucket, Key: this.target.Key, UploadId, PartNumber, Body: body }), {
-        abortSignal: this.cancelParts,
-      });
-      this.parts.push({ PartNumber, ETag: res.ETag });
+      const ChecksumCRC32 = crc32Checksum(body);
+      const part = { Bucket: this.target.Bucket, Key: this.target.Key, UploadId, PartNumber, Body: body, ChecksumAlgorithm: checksumAlgorithm, ChecksumCRC32 } as const;
+      const res = await this.client.send(new UploadPartCommand(part), { abortSignal: this.cancelParts });
+      this.parts.push({ PartNumber, ETag: res.ETag, ChecksumCRC32 });
       this.progress.partsSent++;
     })().finally(() => {
       this.sending.delete(sent);

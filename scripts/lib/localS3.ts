@@ -3,7 +3,8 @@
  * multipart calls it lacks (AbortMultipartUpload, ListMultipartUploads) added, so that "no multipart
  * upload is left behind" is something the runner can do and the tests can check; with
  * CompleteMultipartUpload done as S3 does it, without reading the whole object back; and with
- * UploadPart answered only once the part is on disk (both below).
+ * UploadPart answered only once the part is on disk (both below); and, for a bucket modelled with an
+ * Object Lock default retention, with the integrity checksums S3 then requires (objectLockChecks).
  */
 
 import { spawn } from "node:child_process";
@@ -12,8 +13,9 @@ import { createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { crc32 } from "node:zlib";
 import S3rver, { type Store } from "s3rver";
 import { DUMMY_ACCOUNT } from "s3rver/lib/models/account";
 import { describeExit, exitOf, succeeded } from "../../image/src/proc";
@@ -100,6 +102,8 @@ export interface S3Request {
   bucket: string;
   key: string;
   query: Record<string, string | string[] | undefined>;
+  /** The request's headers, lower-case names. */
+  headers: RequestHeaders;
 }
 
 export interface LocalS3Options {
@@ -107,6 +111,101 @@ export interface LocalS3Options {
   accessKeys?: Record<string, string>;
   /** Answers 403 AccessDenied, as S3 would, to every request this returns false for (IAM in tests). */
   authorize?: (request: S3Request) => boolean | Promise<boolean>;
+  /** The bucket has an Object Lock default retention: uploads must carry a checksum, checked as S3 does (objectLockChecks). */
+  objectLock?: boolean;
+}
+
+type RequestHeaders = Record<string, string | string[] | undefined>;
+
+/** An S3 error answer: status, code and message as S3 sends them. */
+interface S3Refusal {
+  status: number;
+  code: string;
+  message: string;
+}
+
+/** The checksum headers S3 takes on an upload, and how each is computed over the body. */
+const checksumHeaders: Record<string, { name: string; digest?: (body: Buffer) => string }> = {
+  "content-md5": { name: "Content-MD5", digest: (b) => createHash("md5").update(b).digest("base64") },
+  "x-amz-checksum-crc32": {
+    name: "CRC32",
+    digest: (b) => {
+      const bytes = Buffer.alloc(4);
+      bytes.writeUInt32BE(crc32(b));
+      return bytes.toString("base64");
+    },
+  },
+  "x-amz-checksum-sha1": { name: "SHA1", digest: (b) => createHash("sha1").update(b).digest("base64") },
+  "x-amz-checksum-sha256": { name: "SHA256", digest: (b) => createHash("sha256").update(b).digest("base64") },
+  // Taken by S3, not computed here: refused below rather than passed unchecked.
+  "x-amz-checksum-crc32c": { name: "CRC32C" },
+  "x-amz-checksum-crc64nvme": { name: "CRC64NVME" },
+};
+
+/**
+ * What S3 answers an upload (PutObject, or UploadPart of an upload started with `createdWith` as its
+ * checksum algorithm) to a bucket with an Object Lock default retention, or undefined when it stores it:
+ * - neither Content-MD5 nor an x-amz-checksum-* header: 400 InvalidRequest ("The Content-MD5 or
+ *   x-amz-sdk-checksum-algorithm header is required for any request to upload an object with a retention
+ *   period configured using Amazon S3 Object Lock", PutObject, Amazon S3 API Reference,
+ *   https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html; the message is the one S3 sends);
+ * - x-amz-sdk-checksum-algorithm without its x-amz-checksum-<algorithm> header: 400 InvalidRequest
+ *   (PutObject, ChecksumAlgorithm: "there must be a corresponding x-amz-checksum-algorithm or x-amz-trailer header");
+ * - a checksum that does not match the body: 400 BadDigest ("Checking object integrity in Amazon S3",
+ *   https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html);
+ * - a part whose checksum algorithm is not the one its upload was created with: 400 InvalidRequest
+ *   (UploadPart, ChecksumAlgorithm: "This checksum algorithm must be the same for all parts and it match
+ *   the checksum value supplied in the CreateMultipartUpload request").
+ * Trailing checksums (aws-chunked) and the checksums this server cannot compute are refused as not
+ * modelled, so nothing passes unchecked.
+ */
+export function objectLockUploadProblem(headers: RequestHeaders, body: Buffer, part?: { createdWith?: string }): S3Refusal | undefined {
+  const what = part ? "Put Part" : "Put Object";
+  if (headers["x-amz-trailer"]) return { status: 501, code: "NotImplemented", message: "trailing checksums are not modelled by the local S3" };
+  const given = Object.keys(checksumHeaders).filter((h) => typeof headers[h] === "string");
+  const sdkAlgorithm = headers["x-amz-sdk-checksum-algorithm"];
+  if (typeof sdkAlgorithm === "string" && !given.includes(`x-amz-checksum-${sdkAlgorithm.toLowerCase()}`)) {
+    return { status: 400, code: "InvalidRequest", message: "x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* or x-amz-trailer headers were found." };
+  }
+  if (given.length === 0) return { status: 400, code: "InvalidRequest", message: `Content-MD5 OR x-amz-checksum- HTTP header is required for ${what} requests with Object Lock parameters` };
+  for (const header of given) {
+    const { name, digest } = checksumHeaders[header];
+    if (!digest) return { status: 501, code: "NotImplemented", message: `${name} is not computed by the local S3` };
+    if (digest(body) !== headers[header]) return { status: 400, code: "BadDigest", message: `The ${name} you specified did not match the calculated checksum.` };
+  }
+  if (part) {
+    const sent = given.find((h) => h.startsWith("x-amz-checksum-"))?.slice("x-amz-checksum-".length);
+    if (sent !== part.createdWith) {
+      return { status: 400, code: "InvalidRequest", message: `Checksum Type mismatch occurred, expected checksum Type: ${part.createdWith ?? "null"}, actual checksum Type: ${sent ?? "null"}` };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * What S3 answers a CompleteMultipartUpload of an upload created with a checksum algorithm: each part
+ * must be listed with its checksum (CompletedPart, "This checksum is present if the multipart upload
+ * request was created with the CRC32 checksum algorithm", https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompletedPart.html),
+ * the one the part was uploaded with.
+ */
+export function completionProblem(xml: string, createdWith: string | undefined, partChecksums: Map<number, string>): S3Refusal | undefined {
+  if (!createdWith) return undefined;
+  const element = `Checksum${createdWith.toUpperCase()}`;
+  for (const [, part] of xml.matchAll(/<Part>([\s\S]*?)<\/Part>/g)) {
+    const number = Number(/<PartNumber>(\d+)<\/PartNumber>/.exec(part)?.[1]);
+    const checksum = new RegExp(`<${element}>([^<]*)</${element}>`).exec(part)?.[1];
+    if (checksum === undefined) {
+      return { status: 400, code: "InvalidRequest", message: `The upload was created using a ${createdWith} checksum. The complete request must include the checksum for each part. It was missing for part ${number} in the request.` };
+    }
+    if (checksum !== partChecksums.get(number)) return { status: 400, code: "InvalidPart", message: "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag." };
+  }
+  return undefined;
+}
+
+async function readBody(req: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk);
+  return Buffer.concat(chunks);
 }
 
 export async function startLocalS3(bucket = "db-backup-local", options: LocalS3Options = {}): Promise<LocalS3> {
@@ -118,6 +217,8 @@ export async function startLocalS3(bucket = "db-backup-local", options: LocalS3O
   server.store.putObjectMultipart = (name, uploadId, parts) => completeUpload(server.store, join(uploadsDir(name), uploadId), name, parts);
 
   const partFaults: { status: number; code: string }[] = [];
+  /** Multipart uploads in a locked bucket: the checksum algorithm each was created with, and each part's checksum. */
+  const lockedUploads = new Map<string, { createdWith?: string; parts: Map<number, string> }>();
   server.middleware.unshift(async (ctx, next) => {
     const [, name] = ctx.path.split("/");
     const key = decodeURIComponent(ctx.path.split("/").slice(2).join("/"));
@@ -128,12 +229,36 @@ export async function startLocalS3(bucket = "db-backup-local", options: LocalS3O
       ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
     };
     const accessKeyId = /Credential=([^/]+)\//.exec(ctx.get("authorization"))?.[1];
-    if (options.authorize && !(await options.authorize({ accessKeyId, method: ctx.method, bucket: name, key, query: ctx.query }))) {
+    if (options.authorize && !(await options.authorize({ accessKeyId, method: ctx.method, bucket: name, key, query: ctx.query, headers: ctx.headers }))) {
       return refuse(403, "AccessDenied", "Access Denied (the test's IAM model)");
     }
     if (ctx.method === "PUT" && ctx.query.partNumber !== undefined && partFaults.length > 0) {
       const { status, code } = partFaults.shift()!;
       return refuse(status, code, "injected by the test");
+    }
+    if (options.objectLock && key !== "") {
+      const uploadId = typeof ctx.query.uploadId === "string" ? ctx.query.uploadId : undefined;
+      if (ctx.method === "POST" && ctx.query.uploads !== undefined) {
+        await next();
+        const id = /<UploadId>([^<]+)<\/UploadId>/.exec(String(ctx.body))?.[1];
+        if (id) lockedUploads.set(id, { createdWith: ctx.get("x-amz-checksum-algorithm").toLowerCase() || undefined, parts: new Map() });
+        return;
+      }
+      // PutObject (the SDK adds ?x-id=PutObject) or UploadPart; not a copy, nor a PUT of an object's subresource.
+      const subresource = ["tagging", "acl", "retention", "legal-hold"].some((q) => ctx.query[q] !== undefined);
+      const isUpload = ctx.method === "PUT" && !ctx.get("x-amz-copy-source") && !subresource && (uploadId === undefined) === (ctx.query.partNumber === undefined);
+      const isCompletion = ctx.method === "POST" && uploadId !== undefined;
+      if (isUpload || isCompletion) {
+        // Read whole here to check it, then handed to s3rver as the request's body.
+        const body = await readBody(ctx.req);
+        ctx.req = Readable.from([body]);
+        const upload = uploadId === undefined ? undefined : lockedUploads.get(uploadId);
+        const problem = isCompletion
+          ? completionProblem(body.toString(), upload?.createdWith, upload?.parts ?? new Map())
+          : objectLockUploadProblem(ctx.headers, body, uploadId === undefined ? undefined : { createdWith: upload?.createdWith });
+        if (problem) return refuse(problem.status, problem.code, problem.message);
+        if (upload && !isCompletion && upload.createdWith) upload.parts.set(Number(ctx.query.partNumber), ctx.get(`x-amz-checksum-${upload.createdWith}`));
+      }
     }
     if (ctx.method === "DELETE" && ctx.query.uploadId !== undefined) {
       await rm(join(uploadsDir(name), ctx.query.uploadId), { recursive: true, force: true });

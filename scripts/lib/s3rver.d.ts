@@ -15,6 +15,9 @@ declare module "s3rver" {
     status: number;
     body: unknown;
     type: string;
+    /** The request's headers, lower-case names. */
+    headers: Record<string, string | string[] | undefined>;
+    /** The request's body; a stream put in its place is what s3rver reads. */
     req: AsyncIterable<Buffer>;
     get(header: string): string;
   }

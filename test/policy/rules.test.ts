@@ -2,7 +2,7 @@
 
 import * as rules from "../../policy/rules";
 import type { ResourceLike } from "../../policy/rules";
-import { committedStacks } from "../../scripts/lib/stackFiles";
+import { committedStacks, readStackFile } from "../../scripts/lib/stackFiles";
 import type { SynthResult } from "../../scripts/lib/synth";
 
 const td = (environment: { name: string; value: string }[], image = `123456789012.dkr.ecr.ap-southeast-1.amazonaws.com/r@sha256:${"a".repeat(64)}`): ResourceLike => ({
@@ -102,6 +102,37 @@ describe("every-alarm-alerts", () => {
       "alarm 'a' sends its ALARM state to no topic of this stack: add the alerts topic's ARN to alarmActions",
     ]);
   });
+});
+
+describe("prod-buckets-locked", () => {
+  const bucket = (stage: string): ResourceLike => ({ type: "aws:s3/bucket:Bucket", name: `b-${stage}`, props: { tags: { "db-backup:stage": stage } } });
+  const lock = (on: string, props: Record<string, unknown> = { objectLockEnabled: "Enabled", rule: { defaultRetention: { mode: "COMPLIANCE", days: 30 } } }): ResourceLike => ({
+    type: "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+    name: on,
+    props,
+  });
+  const check = (resources: ResourceLike[]) => rules.prodBucketsLocked.check(resources, (c) => resources.find((r) => r.type === "aws:s3/bucket:Bucket" && r.name === c.name));
+
+  it("passes a prod bucket with a default retention, and leaves other stages alone", () => {
+    expect(check([bucket("prod"), lock("b-prod")])).toEqual([]);
+    expect(check([bucket("prod"), lock("b-prod", { rule: { defaultRetention: { mode: "GOVERNANCE", years: 1 } } })])).toEqual([]);
+    expect(check([bucket("dev"), bucket("uat")])).toEqual([]);
+  });
+
+  it("refuses a prod bucket without a lock, or with one that gives new objects no retention", () => {
+    expect(check([bucket("prod"), lock("b-dev"), bucket("dev")])).toEqual(["prod bucket 'b-prod' has no Object Lock: set objectLock (mode and days) in Pulumi.prod.yaml"]);
+    expect(check([bucket("prod"), lock("b-prod", { objectLockEnabled: "Enabled" })])).toEqual(["prod bucket 'b-prod': its Object Lock configuration 'b-prod' sets no default retention mode"]);
+    expect(check([bucket("prod"), lock("b-prod", { rule: { defaultRetention: { mode: "COMPLIANCE" } } })])).toEqual(["prod bucket 'b-prod': its Object Lock configuration 'b-prod' sets no default retention period"]);
+  });
+
+  it("refuses prod's own synth graph once objectLock is taken out of Pulumi.prod.yaml", async () => {
+    const { ["db-backup:objectLock"]: _lock, ...unlocked } = readStackFile("prod");
+    jest.resetModules();
+    const graph = await (await import("../../scripts/lib/synth")).synthesize("prod", unlocked);
+    const resources: ResourceLike[] = graph.resources.map((r) => ({ type: r.type, name: r.name, props: r.inputs }));
+    const bucketOf = (config: ResourceLike) => resources[graph.resources.findIndex((r) => r.type === "aws:s3/bucket:Bucket" && r.outputs.id === config.props.bucket)];
+    expect(rules.prodBucketsLocked.check(resources, bucketOf)).toEqual(["prod bucket 'db-backup-prod-backups' has no Object Lock: set objectLock (mode and days) in Pulumi.prod.yaml"]);
+  }, 60000);
 });
 
 const stacks = committedStacks();

@@ -253,6 +253,25 @@ describe.each(stacks)("stack %s", (stack) => {
     expect(rules.find((r) => r.abortIncompleteMultipartUpload).abortIncompleteMultipartUpload).toEqual({ daysAfterInitiation: 1 });
   });
 
+  it("locks prod's bucket with a default retention, enabled without replacing the bucket; dev and uat stay unlocked", () => {
+    const bucket = one("aws:s3/bucket:Bucket");
+    const locks = all("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration");
+    // The Bucket's own objectLockEnabled would replace an existing (for prod: protected) bucket.
+    expect(bucket.inputs.objectLockEnabled).toBeUndefined();
+    if (stack !== "prod") return expect(locks).toEqual([]);
+    expect(locks).toHaveLength(1);
+    expect(locks[0].inputs).toMatchObject({ bucket: bucket.outputs.id, objectLockEnabled: "Enabled", rule: { defaultRetention: { mode: "COMPLIANCE", days: 30 } } });
+  });
+
+  it("gives the task role no way to set, shorten or bypass an Object Lock retention", async () => {
+    const policy = policyOf("-task");
+    const object = `arn:aws:s3:::${graph.outputs.bucketName}/${stack}/postgres/app/x.dump`;
+    for (const action of ["s3:BypassGovernanceRetention", "s3:PutObjectRetention", "s3:PutObjectLegalHold"]) {
+      expect(await allows(policy, { action, resource: object })).toBe(false);
+    }
+    expect(await allows(policy, { action: "s3:PutBucketObjectLockConfiguration", resource: `arn:aws:s3:::${graph.outputs.bucketName}` })).toBe(false);
+  });
+
   it("alerts once, in a text that reads well and parses, for every way a backup or a restore drill task stops badly", async () => {
     const topic = one("aws:sns/topic:Topic").outputs.arn as string;
     const cluster = one("aws:ecs/cluster:Cluster").outputs.arn as string;
