@@ -13,7 +13,7 @@ import { latestPerTarget } from "./keys";
 import { addSecret, log, useTerminal } from "./log";
 import { checkArchive, downloadVerified, findBackups, restoreInto } from "./restore";
 import { s3Client } from "./s3";
-import { parseProgressSeconds, parseSettings, parseStorage, parseTargets, secretValues, SettingsError, withoutSecrets } from "./settings";
+import { parseIdentityFile, parseProgressSeconds, parseSettings, parseStorage, parseTargets, secretValues, SettingsError, withoutSecrets } from "./settings";
 
 type Env = NodeJS.ProcessEnv;
 
@@ -47,6 +47,7 @@ async function verify(env: Env, argv: string[], stop: AbortSignal): Promise<numb
   const { values } = parseArgs({ args: argv, options: { at: { type: "string" }, target: { type: "string" }, deep: { type: "boolean", default: false } } });
   const { stage, s3 } = parseStorage(env);
   const progressSeconds = parseProgressSeconds(env);
+  const identityFile = parseIdentityFile(env);
   const client = s3Client(s3);
   const refs = latestPerTarget(await findBackups(client, s3.bucket, stage), parseTime(values.at)).filter((r) => !values.target || r.name === values.target);
   if (refs.length === 0) {
@@ -56,7 +57,7 @@ async function verify(env: Env, argv: string[], stop: AbortSignal): Promise<numb
   let failed = 0;
   for (const ref of refs) {
     try {
-      const d = await downloadVerified(client, s3.bucket, ref, { stop, progressSeconds });
+      const d = await downloadVerified(client, s3.bucket, ref, { stop, progressSeconds, identityFile, env });
       try {
         const detail = await checkArchive(d, values.deep, env, stop);
         log("info", "verified", { target: ref.name, engine: ref.engine, key: ref.key, bytes: d.manifest.bytes, sha256: d.manifest.sha256, detail });
@@ -89,6 +90,7 @@ async function restore(env: Env, argv: string[], stop: AbortSignal): Promise<num
   if (!Number.isInteger(jobs) || jobs < 1) throw new SettingsError(`--jobs '${values.jobs}' is not a positive whole number`);
   const { stage, s3 } = parseStorage(env);
   const progressSeconds = parseProgressSeconds(env);
+  const identityFile = parseIdentityFile(env);
   const targets = parseTargets(env);
   secretValues(targets, env).forEach(addSecret);
   const name = values.target ?? (targets.length === 1 ? targets[0].name : undefined);
@@ -103,7 +105,7 @@ async function restore(env: Env, argv: string[], stop: AbortSignal): Promise<num
     return 1;
   }
   log("info", "restore started", { target: name, key: ref.key, into: values.database });
-  const d = await downloadVerified(client, s3.bucket, ref, { stop, progressSeconds });
+  const d = await downloadVerified(client, s3.bucket, ref, { stop, progressSeconds, identityFile, env: withoutSecrets(env, targets) });
   try {
     await restoreInto(d, target, { into: values.database, create: values.create, noOwner: values["no-owner"], jobs }, withoutSecrets(env, targets), env, stop);
   } finally {
