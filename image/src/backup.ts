@@ -3,6 +3,7 @@
 import { spawn } from "node:child_process";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { explainDumpError, planDump, type DumpPlan } from "./engines";
+import { ageCommand, startEncryptor } from "./encryption";
 import { backupKey, localTime, manifestKey } from "./keys";
 import { log, logMetrics } from "./log";
 import { describeExit, exitOf, StderrTail, succeeded, terminate, type Exit } from "./proc";
@@ -24,6 +25,11 @@ export interface Manifest {
   tool: string | null;
   serverVersion: string | null;
   compression: string | null;
+  /**
+   * Set when the stored object is the dump encrypted with age for these public keys (its key ends in
+   * .age); `bytes` and `sha256` are then the ciphertext's, what S3 holds. Absent: stored as dumped.
+   */
+  encryption?: { tool: "age"; recipients: string[] };
   /**
    * Whether the backup is one consistent point in time (pg_dump's snapshot; mongodump --oplog, restored
    * with --oplogReplay). Absent in manifests written before it was recorded.
@@ -50,7 +56,8 @@ function seconds(from: Date, to: Date): number {
 
 /** Why a dump did not reach S3; at most one is set. */
 interface DumpFailure {
-  dump?: { exit: Exit; stderr: string };
+  /** The dump tool, or age encrypting its output, failed. */
+  dump?: { command: string; exit: Exit; stderr: string };
   upload?: unknown;
   timedOut?: boolean;
   /** The run was stopped (SIGTERM, SIGINT) while the tool still ran: the signal's name. */
@@ -103,9 +110,11 @@ async function streamDump(
   const child = spawn(file, argv, { env: plan.env, stdio: ["ignore", "pipe", "pipe"] });
   const stderr = new StderrTail();
   child.stderr?.on("data", (d: Buffer) => stderr.push(d));
+  // With recipients, age reads the dump and its ciphertext is what is hashed and uploaded.
+  const encryptor = settings.ageRecipients.length > 0 && child.stdout ? startEncryptor(child.stdout, settings.ageRecipients, plan.env) : undefined;
   // Its only errors are the ones destroy() gives it below; when no upload took it, nothing else listens.
   meter.on("error", () => undefined);
-  child.stdout?.pipe(meter, { end: false });
+  (encryptor?.output ?? child.stdout)?.pipe(meter, { end: false });
 
   let uploadError: unknown;
   let exited = false;
@@ -119,6 +128,10 @@ async function streamDump(
     cancelParts.abort();
     terminate(child);
   };
+  // An encryptor that fails leaves the tool writing into a pipe nobody reads: the tool is stopped too.
+  encryptor?.process.once("exit", (code) => {
+    if (code !== 0 && !exited) terminate(child);
+  });
   // The client (and the SDK under it) only now: its loading overlaps the tool's start. A client that
   // cannot be made fails the upload like any S3 error, so the tool is stopped instead of left blocked.
   const upload = (async () => gatedUpload(getClient(), settings.s3, key, meter, plan.contentType, cancelParts.signal, sent))().catch((err: unknown) => {
@@ -136,11 +149,14 @@ async function streamDump(
   else stop.addEventListener("abort", onStop, { once: true });
 
   const exit = await exitOf(child);
+  // age ends once the tool's output has: it has seen all of it, or the tool failed and it is not used.
+  const encryptorExit = await encryptor?.exited;
   exited = true;
   stop.removeEventListener("abort", onStop);
   const dumpSeconds = (Date.now() - started) / 1000;
   clearTimeout(timer);
-  const dumpOk = succeeded(exit) && !timedOut && stoppedBy === undefined;
+  const encrypted = encryptorExit === undefined || succeeded(encryptorExit);
+  const dumpOk = succeeded(exit) && encrypted && !timedOut && stoppedBy === undefined;
   if (dumpOk && uploadError === undefined) meter.end();
   else meter.destroy(new Error(stoppedBy ? `stopped by ${stoppedBy}` : describeExit(plan.command, exit)));
   await upload;
@@ -148,7 +164,9 @@ async function streamDump(
   if (stoppedBy) return { meter, dumpSeconds, failure: { stoppedBy } };
   if (timedOut) return { meter, dumpSeconds, failure: { timedOut } };
   if (stoppedForUpload) return { meter, dumpSeconds, failure: { upload: uploadError } };
-  if (!dumpOk) return { meter, dumpSeconds, failure: { dump: { exit, stderr: stderr.toString() } } };
+  // age failing stops the tool (above), so its failure is the one to report.
+  if (!encrypted) return { meter, dumpSeconds, failure: { dump: { command: ageCommand, exit: encryptorExit!, stderr: encryptor!.stderr.toString() } } };
+  if (!succeeded(exit)) return { meter, dumpSeconds, failure: { dump: { command: plan.command, exit, stderr: stderr.toString() } } };
   if (uploadError !== undefined) return { meter, dumpSeconds, failure: { upload: uploadError } };
   return { meter, dumpSeconds };
 }
@@ -170,7 +188,7 @@ export async function backupTarget(
   stop: AbortSignal = neverStopped,
 ): Promise<TargetResult> {
   const started = new Date();
-  const key = backupKey(settings.stage, target.engine, target.name, started);
+  const key = backupKey(settings.stage, target.engine, target.name, started, settings.ageRecipients.length > 0);
   const fail = (error: string): TargetResult => {
     const result = { target, ok: false, bytes: 0, durationSeconds: seconds(started, new Date()), error };
     log("error", "backup failed", { target: target.name, engine: target.engine, error });
@@ -197,9 +215,9 @@ export async function backupTarget(
     if (failure?.stoppedBy) return stopped();
     if (failure?.timedOut) return fail(`${plan.command} did not finish within BACKUP_TARGET_TIMEOUT_SECONDS=${settings.targetTimeoutSeconds}`);
     if (failure?.dump) {
-      const { exit, stderr } = failure.dump;
-      const explained = explainDumpError(target, stderr);
-      return fail([explained, describeExit(plan.command, exit), stderr && `stderr: ${stderr}`].filter(Boolean).join("; "));
+      const { command, exit, stderr } = failure.dump;
+      const explained = command === plan.command ? explainDumpError(target, stderr) : undefined;
+      return fail([explained, describeExit(command, exit), stderr && `stderr: ${stderr}`].filter(Boolean).join("; "));
     }
     if (failure?.upload !== undefined) return fail(describeS3Error(failure.upload, settings.s3.bucket, key, "write"));
 
@@ -216,6 +234,7 @@ export async function backupTarget(
       tool: plan.toolVersion,
       serverVersion: plan.serverVersion,
       compression: plan.compression,
+      ...(settings.ageRecipients.length > 0 ? { encryption: { tool: "age" as const, recipients: settings.ageRecipients } } : {}),
       pointInTime: plan.pointInTime,
       startedAt: started.toISOString(),
       finishedAt: finished.toISOString(),

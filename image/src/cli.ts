@@ -14,7 +14,7 @@ import { latestPerTarget } from "./keys";
 import { addSecret, log, useTerminal } from "./log";
 import { checkArchive, downloadVerified, findBackups, restoreInto } from "./restore";
 import { s3Client } from "./s3";
-import { parseProgressSeconds, parseSettings, parseStorage, parseTargets, restoreTarget, secretValues, SettingsError, withoutSecrets } from "./settings";
+import { parseIdentityFile, parseProgressSeconds, parseSettings, parseStorage, parseTargets, restoreTarget, secretValues, SettingsError, withoutSecrets } from "./settings";
 
 type Env = NodeJS.ProcessEnv;
 /** A command's work, given its parsed options. */
@@ -49,6 +49,7 @@ function parseTime(value: string | undefined): Date | undefined {
 async function verify(values: OptionValues<typeof commands.verify>, env: Env, stop: AbortSignal): Promise<number> {
   const { stage, s3 } = parseStorage(env);
   const progressSeconds = parseProgressSeconds(env);
+  const identityFile = parseIdentityFile(env);
   const client = s3Client(s3);
   const refs = latestPerTarget(await findBackups(client, s3.bucket, stage), parseTime(values.at)).filter((r) => !values.target || r.name === values.target);
   if (refs.length === 0) {
@@ -58,7 +59,7 @@ async function verify(values: OptionValues<typeof commands.verify>, env: Env, st
   let failed = 0;
   for (const ref of refs) {
     try {
-      const d = await downloadVerified(client, s3.bucket, ref, { stop, progressSeconds });
+      const d = await downloadVerified(client, s3.bucket, ref, { stop, progressSeconds, identityFile, env });
       try {
         const detail = await checkArchive(d, values.deep, env, stop);
         log("info", "verified", { target: ref.name, engine: ref.engine, key: ref.key, bytes: d.manifest.bytes, sha256: d.manifest.sha256, detail });
@@ -82,6 +83,7 @@ async function restore(values: OptionValues<typeof commands.restore>, env: Env, 
   if (!Number.isInteger(jobs) || jobs < 1) throw new SettingsError(`--jobs '${values.jobs}' is not a positive whole number`);
   const { stage, s3 } = parseStorage(env);
   const progressSeconds = parseProgressSeconds(env);
+  const identityFile = parseIdentityFile(env);
   // The target's secret may be left out when restore brings its own (restoreTarget checks for one of them).
   const targets = parseTargets(env, "optional");
   secretValues(targets, env).forEach(addSecret);
@@ -100,7 +102,7 @@ async function restore(values: OptionValues<typeof commands.restore>, env: Env, 
     return 1;
   }
   log("info", "restore started", { target: name, key: ref.key, into });
-  const d = await downloadVerified(client, s3.bucket, ref, { stop, progressSeconds });
+  const d = await downloadVerified(client, s3.bucket, ref, { stop, progressSeconds, identityFile, env: withoutSecrets(env, targets) });
   try {
     const backupUser = target.engine === "postgres" && configured.engine === "postgres" && target.user === configured.user;
     await restoreInto(d, target, { into: values.database ?? "", allDatabases, create: values.create, noOwner: values["no-owner"], jobs, backupUser }, withoutSecrets(env, targets), env, stop);

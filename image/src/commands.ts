@@ -47,6 +47,8 @@ export const variables = {
   BACKUP_TIMEZONE: "IANA zone of the local time written in manifests (e.g. Asia/Singapore)",
   RESTORE_PG_PASSWORD: "(secret) the password of the user restore connects as (--user); the target's password variable when unset",
   RESTORE_MONGO_URI: "(secret) the connection string restore uses; the target's (uriEnv) when unset",
+  BACKUP_AGE_RECIPIENTS: "age public keys (age1…), one per line: each dump is encrypted for them before it leaves the runner (keys end in .age)",
+  AGE_IDENTITY_FILE: "(secret file) the path of the age identity that decrypts encrypted backups; never the identity itself",
   DRILL_MAX_ROW_LOSS_PERCENT: "a drill fails when a table or collection lost more than this percentage of its rows since the previous drill",
 } as const satisfies Record<string, VariableSpec>;
 
@@ -88,7 +90,7 @@ export const commands = {
     description:
       "Dumps every target (pg_dump --format=custom, mongodump --archive --gzip) straight into an S3 multipart upload, then writes <key>.manifest.json with its size and SHA-256: a manifest means the backup is complete. Exits 0 only when every target is stored, 1 when any failed.",
     options: {},
-    variables: [...storage, ...targets, "PG_DUMP_COMPRESSION", "BACKUP_CONCURRENCY", "BACKUP_TARGET_TIMEOUT_SECONDS", "BACKUP_PROGRESS_SECONDS", "BACKUP_TIMEZONE"],
+    variables: [...storage, ...targets, "PG_DUMP_COMPRESSION", "BACKUP_CONCURRENCY", "BACKUP_TARGET_TIMEOUT_SECONDS", "BACKUP_PROGRESS_SECONDS", "BACKUP_TIMEZONE", "BACKUP_AGE_RECIPIENTS"],
     examples: ["STAGE=dev S3_BUCKET=my-backups PG_DB_HOST=localhost PG_DB_NAME=app PG_DB_USER=backup PG_DB_PASSWORD=… npm run backup"],
   },
   verify: {
@@ -100,7 +102,7 @@ export const commands = {
       at,
       deep: { type: "boolean", default: false, description: "also read every data block (pg_restore --file=/dev/null)" },
     },
-    variables: [...storage, "BACKUP_PROGRESS_SECONDS"],
+    variables: [...storage, "BACKUP_PROGRESS_SECONDS", "AGE_IDENTITY_FILE"],
     examples: ["npm run verify -- --deep", "npm run verify -- --target app --at 2024-10-27T18:00:00+08:00"],
   },
   restore: {
@@ -120,7 +122,7 @@ export const commands = {
       user: { type: "string", value: "<user>", description: "the user to restore as, with its password in RESTORE_PG_PASSWORD (the target's by default)" },
       sslmode: { type: "string", value: "<mode>", description: "libpq sslmode for that connection (the target's by default)" },
     },
-    variables: [...storage, "BACKUP_PROGRESS_SECONDS", "RESTORE_PG_PASSWORD", "RESTORE_MONGO_URI", ...targets],
+    variables: [...storage, "BACKUP_PROGRESS_SECONDS", "AGE_IDENTITY_FILE", "RESTORE_PG_PASSWORD", "RESTORE_MONGO_URI", ...targets],
     examples: [
       "npm run restore -- --database app_restored --create",
       "RESTORE_MONGO_URI=… npm run restore -- --target everything --all-databases",
@@ -135,7 +137,7 @@ export const commands = {
       target: anyTarget,
       at,
     },
-    variables: [...storage, "BACKUP_TARGETS", "DRILL_MAX_ROW_LOSS_PERCENT", "BACKUP_PROGRESS_SECONDS"],
+    variables: [...storage, "BACKUP_TARGETS", "DRILL_MAX_ROW_LOSS_PERCENT", "BACKUP_PROGRESS_SECONDS", "AGE_IDENTITY_FILE"],
     examples: ["npm run drill -- --target app"],
   },
 } as const satisfies Record<string, CommandSpec>;

@@ -20,6 +20,11 @@ export interface StackEnvironment {
   BACKUP_TIMEZONE: string;
   /** A target still running after this many seconds is stopped and reported as failed. */
   BACKUP_TARGET_TIMEOUT_SECONDS: string;
+  /**
+   * age public keys (`age1…`), one per line: each dump is encrypted for them in the task before it is
+   * uploaded. Public, not secret; absent when the stage does not encrypt.
+   */
+  BACKUP_AGE_RECIPIENTS?: string;
 }
 
 /**
@@ -116,6 +121,12 @@ export function secretEnvName(target: { engine: Engine; name: string }): string 
   const suffix = target.name.toUpperCase().replace(/[^A-Z0-9]/g, "_");
   return target.engine === "postgres" ? `PG_PASSWORD_${suffix}` : `MONGO_URI_${suffix}`;
 }
+
+/**
+ * An age X25519 recipient: "age1" and 58 characters of Bech32's alphabet (age-encryption.org/v1, "The
+ * X25519 recipient type"). Identities (AGE-SECRET-KEY-1…) are secret and never go here.
+ */
+export const ageRecipientPattern = /^age1[02-9ac-hj-np-z]{58}$/;
 
 /** A target's name and the stage: both become part of S3 keys. */
 export const namePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;

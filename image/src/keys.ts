@@ -9,8 +9,11 @@ export function keyTimestamp(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, "Z").replace(/:/g, "-");
 }
 
-export function backupKey(stage: string, engine: Engine, name: string, date: Date): string {
-  return `${stage}/${engine}/${name}/${keyTimestamp(date)}${extensions[engine]}`;
+/** What an age-encrypted backup's key ends with, after the engine's own extension. */
+export const encryptedExtension = ".age";
+
+export function backupKey(stage: string, engine: Engine, name: string, date: Date, encrypted = false): string {
+  return `${stage}/${engine}/${name}/${keyTimestamp(date)}${extensions[engine]}${encrypted ? encryptedExtension : ""}`;
 }
 
 /** A restore drill's record of one target: `<stage>/drills/<target>/<timestamp>.json`, beside (not among) the backups. */
@@ -29,9 +32,11 @@ export interface BackupRef {
   key: string;
   /** The backup's start, from its key. */
   time: Date;
+  /** Whether it is encrypted with age (its key ends in .age): restoring it needs an identity. */
+  encrypted: boolean;
 }
 
-const manifestPattern = /^([^/]+)\/(postgres|mongodb)\/([^/]+)\/(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})Z(\.dump|\.archive\.gz)\.manifest\.json$/;
+const manifestPattern = /^([^/]+)\/(postgres|mongodb)\/([^/]+)\/(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})Z(\.dump|\.archive\.gz)(\.age)?\.manifest\.json$/;
 
 /** Reads a manifest key back into the backup it describes; undefined for any other key. */
 export function parseManifestKey(manifest: string): BackupRef | undefined {
@@ -45,6 +50,7 @@ export function parseManifestKey(manifest: string): BackupRef | undefined {
     name: m[3],
     key: manifest.slice(0, -".manifest.json".length),
     time: new Date(`${m[4]}T${m[5]}:${m[6]}:${m[7]}Z`),
+    encrypted: m[9] !== undefined,
   };
 }
 

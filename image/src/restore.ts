@@ -9,12 +9,13 @@ import { createGunzip } from "node:zlib";
 import { Writable } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Manifest } from "./backup";
+import { decryptToFile } from "./encryption";
 import { explainPgError, firstLine, mongoConfigFile, pgToolEnv } from "./engines";
 import { manifestKey, parseManifestKey, type BackupRef } from "./keys";
 import { describeExit, run, runChecked, succeeded } from "./proc";
 import { percentOf, trackProgress } from "./progress";
 import { getJson, getStream, listKeys, Meter } from "./s3";
-import { restoreSecretEnv, type PostgresTarget, type Target } from "./settings";
+import { restoreSecretEnv, SettingsError, type PostgresTarget, type Target } from "./settings";
 
 export async function findBackups(client: S3Client, bucket: string, stage: string): Promise<BackupRef[]> {
   const keys = await listKeys(client, bucket, `${stage}/`);
@@ -24,6 +25,7 @@ export async function findBackups(client: S3Client, bucket: string, stage: strin
 export interface Downloaded {
   ref: BackupRef;
   manifest: Manifest;
+  /** The backup as its restore tool reads it: decrypted when it was encrypted. */
   path: string;
   /** Removes the downloaded file and its private directory. */
   remove: () => Promise<void>;
@@ -41,14 +43,27 @@ export interface DownloadOptions {
   stop?: AbortSignal;
   /** Seconds between progress lines (BACKUP_PROGRESS_SECONDS); 60 by default. */
   progressSeconds?: number;
+  /** AGE_IDENTITY_FILE: decrypts an encrypted backup on the way; required for one. */
+  identityFile?: string;
+  /** The environment age runs with (its PATH). */
+  env?: NodeJS.ProcessEnv;
 }
 
-export async function downloadVerified(client: S3Client, bucket: string, ref: BackupRef, { dir = tmpdir(), stop, progressSeconds = 60 }: DownloadOptions = {}): Promise<Downloaded> {
+export async function downloadVerified(
+  client: S3Client,
+  bucket: string,
+  ref: BackupRef,
+  { dir = tmpdir(), stop, progressSeconds = 60, identityFile, env = process.env }: DownloadOptions = {},
+): Promise<Downloaded> {
+  if (ref.encrypted && identityFile === undefined) {
+    throw new SettingsError(`${ref.key} is encrypted with age: set AGE_IDENTITY_FILE to the path of a file holding the identity (AGE-SECRET-KEY-1…) of one of its recipients`);
+  }
   const manifest = await getJson<Manifest>(client, bucket, manifestKey(ref.key));
   const folder = await mkdtemp(join(dir, "db-backup-restore-"));
   const remove = () => rm(folder, { recursive: true, force: true });
   try {
-    const path = join(folder, ref.key.split("/").pop()!);
+    // The plaintext's name: the key's without .age, so the restore tools see what they expect.
+    const path = join(folder, ref.key.split("/").pop()!.replace(/\.age$/, ""));
     const meter = new Meter();
     const endProgress = trackProgress({
       msg: "download progress",
@@ -58,7 +73,15 @@ export async function downloadVerified(client: S3Client, bucket: string, ref: Ba
       extra: (bytes) => ({ totalBytes: manifest.bytes, percent: percentOf(bytes, manifest.bytes) }),
     });
     try {
-      await pipeline(await getStream(client, bucket, ref.key), meter, createWriteStream(path, { mode: 0o600 }), { signal: stop });
+      const source = await getStream(client, bucket, ref.key);
+      // The hash is the stored object's (the ciphertext's, for an encrypted backup): what the manifest holds.
+      if (!ref.encrypted) await pipeline(source, meter, createWriteStream(path, { mode: 0o600 }), { signal: stop });
+      else {
+        const [download, decryption] = await Promise.allSettled([pipeline(source, meter, { signal: stop }), decryptToFile(meter, path, identityFile!, env, stop)]);
+        // age's refusal (a wrong identity) breaks the download too; its words are the ones that say why.
+        if (decryption.status === "rejected") throw decryption.reason;
+        if (download.status === "rejected") throw download.reason;
+      }
     } finally {
       endProgress();
     }

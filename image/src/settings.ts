@@ -6,6 +6,7 @@
  */
 
 import {
+  ageRecipientPattern,
   defaultPort,
   envNamePattern,
   isPort,
@@ -46,6 +47,8 @@ export interface RunnerSettings {
   timeZone?: string;
   /** How often a running target logs a progress line (BACKUP_PROGRESS_SECONDS, default 60). */
   progressSeconds: number;
+  /** age public keys each dump is encrypted for before it leaves the runner (BACKUP_AGE_RECIPIENTS); none: stored as dumped. */
+  ageRecipients: string[];
 }
 
 export class SettingsError extends Error {
@@ -296,6 +299,32 @@ export function parseProgressSeconds(env: Env): number {
   return seconds;
 }
 
+/** BACKUP_AGE_RECIPIENTS: age public keys, one per line (commas and spaces separate them too). */
+export function parseAgeRecipients(env: Env): string[] {
+  const raw = nonEmpty(env, "BACKUP_AGE_RECIPIENTS" satisfies FromStack);
+  if (raw === undefined) return [];
+  const recipients = raw.split(/[\s,]+/).filter(Boolean);
+  for (const r of recipients) {
+    if (r.startsWith("AGE-SECRET-KEY-")) {
+      throw new SettingsError("BACKUP_AGE_RECIPIENTS holds an age identity (AGE-SECRET-KEY-1…), which is secret: give its public key instead (`age-keygen -y <identity file>` prints it) and keep the identity off the task");
+    }
+    if (!ageRecipientPattern.test(r)) throw new SettingsError(`BACKUP_AGE_RECIPIENTS: '${r}' is not an age public key (age1 followed by 58 characters, as age-keygen prints)`);
+  }
+  return [...new Set(recipients)];
+}
+
+/**
+ * AGE_IDENTITY_FILE: the file holding the age identity that decrypts encrypted backups (restore, verify,
+ * drill). A path, never the identity itself: a value in the environment or on argv is seen by too many.
+ */
+export function parseIdentityFile(env: Env): string | undefined {
+  const path = nonEmpty(env, "AGE_IDENTITY_FILE");
+  if (path?.startsWith("AGE-SECRET-KEY-")) {
+    throw new SettingsError("AGE_IDENTITY_FILE holds an identity itself: it must be the path of a file holding it (mode 0600), so the identity is not in the environment");
+  }
+  return path;
+}
+
 export function parseSettings(env: Env): RunnerSettings {
   const storage = parseStorage(env);
   const targets = parseTargets(env);
@@ -318,6 +347,7 @@ export function parseSettings(env: Env): RunnerSettings {
     targetTimeoutSeconds: positiveInt(env, "BACKUP_TARGET_TIMEOUT_SECONDS" satisfies FromStack, 6 * 3600),
     timeZone,
     progressSeconds: parseProgressSeconds(env),
+    ageRecipients: parseAgeRecipients(env),
   };
 }
 

@@ -1,4 +1,4 @@
-import { parseHostPort, parseSettings, parseTargets, SettingsError, type PostgresTarget } from "../../image/src/settings";
+import { parseAgeRecipients, parseHostPort, parseIdentityFile, parseSettings, parseTargets, SettingsError, type PostgresTarget } from "../../image/src/settings";
 
 const blog = {
   STAGE: "dev",
@@ -122,6 +122,30 @@ describe("other settings", () => {
     expect(parseSettings({ ...blog, PG_DUMP_COMPRESSION: "gzip:1" }).targets[0]).toMatchObject({ compression: "gzip:1" });
     expect(parseSettings({ ...blog, BACKUP_TIMEZONE: "Asia/Singapore" }).timeZone).toBe("Asia/Singapore");
     expect(() => parseSettings({ ...blog, BACKUP_TIMEZONE: "UTC+8" })).toThrow(/BACKUP_TIMEZONE='UTC\+8' is not an IANA time zone/);
+  });
+});
+
+describe("age encryption", () => {
+  const a = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+  const b = "age1lggyhqrw2nlhcxprm67z43rta597azn8gknawjehu9d9dl0jq3yqqvfafg";
+
+  it("reads the recipients, one per line or separated by commas, without repeats", () => {
+    expect(parseAgeRecipients({ BACKUP_AGE_RECIPIENTS: `${a}\n${b}, ${a}\n` })).toEqual([a, b]);
+    expect(parseAgeRecipients({})).toEqual([]);
+    expect(parseSettings({ ...blog, BACKUP_AGE_RECIPIENTS: a }).ageRecipients).toEqual([a]);
+  });
+
+  it("refuses what is not a recipient, and an identity given where its public key belongs", () => {
+    expect(() => parseAgeRecipients({ BACKUP_AGE_RECIPIENTS: "ssh-ed25519 AAAA" })).toThrow(/BACKUP_AGE_RECIPIENTS: 'ssh-ed25519' is not an age public key/);
+    expect(() => parseAgeRecipients({ BACKUP_AGE_RECIPIENTS: a.slice(0, -1) })).toThrow(/is not an age public key/);
+    const identity = "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX";
+    expect(() => parseAgeRecipients({ BACKUP_AGE_RECIPIENTS: identity })).toThrow(/holds an age identity .* give its public key instead/);
+  });
+
+  it("takes the identity as a file's path only", () => {
+    expect(parseIdentityFile({ AGE_IDENTITY_FILE: "/run/secrets/age.txt" })).toBe("/run/secrets/age.txt");
+    expect(parseIdentityFile({})).toBeUndefined();
+    expect(() => parseIdentityFile({ AGE_IDENTITY_FILE: "AGE-SECRET-KEY-1XYZ" })).toThrow(/must be the path of a file holding it/);
   });
 });
 
