@@ -1,7 +1,7 @@
 /** The program: read this stack's config, build one ScheduledBackup, export what operators need. */
 
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, parseStackConfig, secretKeyOf } from "./components/config";
+import { ConfigError, drillIdentityKey, needsDrillIdentity, parseStackConfig, secretKeyOf } from "./components/config";
 import { ScheduledBackup } from "./components/scheduledBackup";
 
 const config = new pulumi.Config();
@@ -19,7 +19,8 @@ function load() {
 const stack = load();
 // Missing secrets fail here with Pulumi's own message and the `pulumi config set --secret …` command.
 const secrets = Object.fromEntries(stack.targets.map((t) => [t.name, config.requireSecret(secretKeyOf(t))]));
-const backup = new ScheduledBackup(`db-backup-${stack.stage}`, { config: stack, secrets });
+const drillAgeIdentity = needsDrillIdentity(stack) ? config.requireSecret(drillIdentityKey) : undefined;
+const backup = new ScheduledBackup(`db-backup-${stack.stage}`, { config: stack, secrets, drillAgeIdentity });
 
 export const bucketName = backup.bucketName;
 export const clusterName = backup.clusterName;

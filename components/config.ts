@@ -4,7 +4,7 @@
  */
 
 // The wire format's rules (the contract the runner reads by), so the stack refuses what the runner would.
-import { defaultPort, isPort, isSslMode, mongoPointInTimeProblem, pgCompressionPattern, pgCompressionSyntax, rootCertProblem, sslModes, type PostgresTarget, type SslMode } from "../image/src/contract";
+import { ageRecipientPattern, defaultPort, isPort, isSslMode, mongoPointInTimeProblem, pgCompressionPattern, pgCompressionSyntax, rootCertProblem, sslModes, type PostgresTarget, type SslMode } from "../image/src/contract";
 
 export const project = "db-backup";
 
@@ -92,6 +92,11 @@ export interface StackConfig {
   imagesToKeep: number;
   /** A target still running after this many minutes is stopped and reported as failed. Default 360. */
   targetTimeoutMinutes: number;
+  /**
+   * age public keys (`age1…`) every dump is encrypted for in the task before it is uploaded; their
+   * identities stay with their owners (and, for drills, in the secret drillAgeIdentity). Default none.
+   */
+  encryptionRecipients?: string[];
   /** Whether the restore-drill schedule is enabled; the verifier task exists either way. Default true. */
   drillEnabled: boolean;
   /** EventBridge Scheduler expression of the restore drills, read in scheduleTimezone. Default cron(0 6 * * ? *): daily. */
@@ -180,6 +185,14 @@ export const kmsKeyArnPattern = /^arn:aws[a-zA-Z0-9-]*:kms:[a-z0-9-]+:[0-9]{12}:
 /** Narrower than the contract's namePattern: a name is also part of config keys and SSM parameter names. */
 const targetNamePattern = /^[a-z][a-z0-9-]{0,30}$/;
 
+/** The secret config key holding the age identity the verifier task decrypts drills with. */
+export const drillIdentityKey = "drillAgeIdentity";
+
+/** Whether the stack needs drillAgeIdentity: its backups are encrypted and its drills run. */
+export function needsDrillIdentity(config: Pick<StackConfig, "encryptionRecipients" | "drillEnabled">): boolean {
+  return config.encryptionRecipients !== undefined && config.drillEnabled;
+}
+
 /** The secret config key holding a target's password or connection string. */
 export function secretKeyOf(target: TargetConfig): string {
   return target.engine === "postgres" ? `${target.name}-password` : `${target.name}-uri`;
@@ -253,6 +266,22 @@ function parseTarget(raw: unknown, index: number): TargetConfig {
     return target;
   }
   throw new ConfigError(key, `engine '${engine}' is not supported: use "postgres" or "mongodb"`);
+}
+
+/** encryptionRecipients: a list of age public keys (or one key); an identity here is refused, as it is secret. */
+function parseRecipients(raw: unknown): string[] | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  const list = typeof raw === "string" ? [raw] : raw;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((r) => typeof r === "string")) {
+    throw new ConfigError("encryptionRecipients", "must be a list of age public keys, e.g. [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]");
+  }
+  for (const r of list as string[]) {
+    if (r.startsWith("AGE-SECRET-KEY-")) {
+      throw new ConfigError("encryptionRecipients", "holds an age identity, which is secret: list its public key (`age-keygen -y <identity file>`), and give the drills their identity with `pulumi config set --secret drillAgeIdentity`");
+    }
+    if (!ageRecipientPattern.test(r)) throw new ConfigError("encryptionRecipients", `'${r}' is not an age public key (age1 followed by 58 characters, as age-keygen prints)`);
+  }
+  return [...new Set(list as string[])];
 }
 
 function integer(source: ConfigSource, key: string, fallback: number, min: number, max: number): number {
@@ -380,6 +409,8 @@ export function parseStackConfig(source: ConfigSource, stage: string): StackConf
   if ((vpcId === undefined) !== (subnetIds === undefined)) throw new ConfigError(vpcId ? "subnetIds" : "vpcId", "vpcId and subnetIds go together: set both, or neither for the default VPC");
 
   const backupRetentionDays = integer(source, "backupRetentionDays", 30, 1, 3650);
+
+  const encryptionRecipients = parseRecipients(parseJson(source, "encryptionRecipients"));
   const noncurrentRetentionDays = integer(source, "noncurrentRetentionDays", 7, 1, 3650);
 
   const drillSchedule = source.get("drillSchedule")?.trim() || "cron(0 6 * * ? *)";
@@ -417,6 +448,7 @@ export function parseStackConfig(source: ConfigSource, stage: string): StackConf
     assignPublicIp: boolean(source, "assignPublicIp", vpcId === undefined),
     imagesToKeep: integer(source, "imagesToKeep", 10, 1, 1000),
     targetTimeoutMinutes: integer(source, "targetTimeoutMinutes", 360, 5, 7 * 24 * 60),
+    encryptionRecipients,
     drillEnabled: boolean(source, "drillEnabled", true),
     drillSchedule,
     drillCpu,

@@ -4,7 +4,7 @@ import * as dockerBuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
 import { backupMetrics, drillMetrics, metricNamespace } from "../image/src/contract";
 import { backupSizeAlarmEvaluation, deadLetterAlarmEvaluation, failedDeliveryAlarmEvaluation, failureRuleIds, staleBackupAlarmEvaluation, taskFailureRules } from "./alerts";
-import { secretKeyOf, type StackConfig, type TargetConfig } from "./config";
+import { drillIdentityKey, needsDrillIdentity, secretKeyOf, type StackConfig, type TargetConfig } from "./config";
 import {
   alertTopicPolicy,
   assumeRolePolicy,
@@ -37,6 +37,8 @@ export interface ScheduledBackupArgs {
   config: StackConfig;
   /** The secret value per target name: its PostgreSQL password or MongoDB connection string. */
   secrets: Record<string, pulumi.Input<string>>;
+  /** The age identity the verifier decrypts drills with (secret config drillAgeIdentity); needed when the stage encrypts and drills. */
+  drillAgeIdentity?: pulumi.Input<string>;
   /** Build context of the backup image. Default: the repository root (the Dockerfile is image/Dockerfile). */
   imageContext?: string;
 }
@@ -191,6 +193,19 @@ export class ScheduledBackup extends pulumi.ComponentResource {
       tags,
     }, parent));
     const secretArns = pulumi.all(parameters.map((p) => p.arn)).apply((arns) => Object.fromEntries(cfg.targets.map((t, i) => [t.name, arns[i]])));
+    // The drills' age identity: a parameter of its own that only the verifier's execution role reads.
+    if (needsDrillIdentity(cfg) && args.drillAgeIdentity === undefined) {
+      throw new Error(`${drillIdentityKey} is missing: encrypted backups are drilled with it (pulumi config set --secret ${drillIdentityKey} "$(grep AGE-SECRET-KEY <identity file>)"), or set drillEnabled false`);
+    }
+    const drillIdentity = cfg.encryptionRecipients && args.drillAgeIdentity !== undefined
+      ? new aws.ssm.Parameter(`${name}-${drillIdentityKey}`, {
+          name: `/db-backup/${cfg.stage}/${drillIdentityKey}`,
+          description: `db-backup ${cfg.stage}: the age identity the restore drills decrypt backups with`,
+          type: "SecureString",
+          value: pulumi.secret(args.drillAgeIdentity),
+          tags,
+        }, parent)
+      : undefined;
 
     // Roles: the backup's and the verifier's, each with an execution role of its own (the verifier's reads no secret).
     const executionRole = (id: string, description: string, parameterArns: pulumi.Input<string>[]) => {
@@ -217,7 +232,11 @@ export class ScheduledBackup extends pulumi.ComponentResource {
     };
     const backupExecutionRole = executionRole(`${name}-execution`, `db-backup ${cfg.stage}: lets ECS pull the image, write logs and read the task's secrets`, parameters.map((p) => p.arn));
     const taskRole = s3Role(`${name}-task`, `db-backup ${cfg.stage}: lets the backup write new objects under ${cfg.stage}/<engine>/ and nothing else`, taskRolePolicy);
-    const drillExecutionRole = executionRole(`${name}-drill-execution`, `db-backup ${cfg.stage}: lets ECS pull the image and write the restore drill's logs (no secrets)`, []);
+    const drillExecutionRole = executionRole(
+      `${name}-drill-execution`,
+      `db-backup ${cfg.stage}: lets ECS pull the image and write the restore drill's logs${drillIdentity ? " and read its age identity" : " (no secrets)"}`,
+      drillIdentity ? [drillIdentity.arn] : [],
+    );
     const drillRole = s3Role(`${name}-drill`, `db-backup ${cfg.stage}: lets the restore drill list and read ${cfg.stage}/ and write under ${cfg.stage}/drills/, nothing else`, verifierRolePolicy);
 
     // Task definitions: the backup, and the verifier (the restore drill), sized for a restore.
@@ -237,8 +256,8 @@ export class ScheduledBackup extends pulumi.ComponentResource {
       ...fargateTaskShape({ cpu: cfg.drillCpu, memory: cfg.drillMemory, ephemeralStorageGiB: cfg.drillEphemeralStorageGiB, architecture: cfg.architecture }),
       executionRoleArn: drillExecutionRole.arn,
       taskRoleArn: drillRole.arn,
-      containerDefinitions: pulumi.jsonStringify(pulumi.all([this.imageRef, bucketName, region, logGroup.name])
-        .apply(([imageRef, bucket, reg, group]) => buildDrillContainerDefinitions({ config: cfg, image: imageRef, bucket, region: reg, logGroup: group }))),
+      containerDefinitions: pulumi.jsonStringify(pulumi.all([this.imageRef, bucketName, region, logGroup.name, drillIdentity?.arn])
+        .apply(([imageRef, bucket, reg, group, identityArn]) => buildDrillContainerDefinitions({ config: cfg, image: imageRef, bucket, region: reg, logGroup: group, identityArn }))),
       tags,
     }, parent);
 

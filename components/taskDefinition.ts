@@ -3,7 +3,7 @@
  * wires ARNs into them (see pulumi-awsx's buildTaskDefinitionArgs for the same split).
  */
 
-import { secretEnvName, type DrillEnvironment, type StackEnvironment, type Target } from "../image/src/contract";
+import { ageIdentitySecretEnv, secretEnvName, type DrillEnvironment, type StackEnvironment, type Target } from "../image/src/contract";
 import type { StackConfig, TargetConfig } from "./config";
 
 /**
@@ -71,6 +71,7 @@ function stackEnvironment(i: RunnerInputs): StackEnvironment {
     BACKUP_TARGETS: JSON.stringify(runnerTargets(i.config.targets)),
     BACKUP_TIMEZONE: i.config.scheduleTimezone,
     BACKUP_TARGET_TIMEOUT_SECONDS: String(i.config.targetTimeoutMinutes * 60),
+    ...(i.config.encryptionRecipients ? { BACKUP_AGE_RECIPIENTS: i.config.encryptionRecipients.join("\n") } : {}),
   };
 }
 
@@ -125,15 +126,22 @@ export function buildContainerDefinitions(i: ContainerInputs): Record<string, un
   ];
 }
 
+export interface DrillContainerInputs extends RunnerInputs {
+  /** SSM parameter ARN of the age identity, for a stage whose backups are encrypted. */
+  identityArn?: string;
+}
+
 /**
  * The one container of the verifier task: the same image and hardening, `drill` instead of `backup`, the
- * stack's variables and the drill's threshold, and no secret at all: a drill restores into a throwaway
- * server of its own and never connects to a source database. Its log streams have their own prefix
+ * stack's variables and the drill's threshold, and no target's secret: a drill restores into a throwaway
+ * server of its own and never connects to a source database. Its one possible secret is the age identity
+ * that decrypts an encrypted stage's backups. Its log streams have their own prefix
  * (`<stage>-drill/drill/<task id>`) in the same log group.
  */
-export function buildDrillContainerDefinitions(i: RunnerInputs): Record<string, unknown>[] {
+export function buildDrillContainerDefinitions(i: DrillContainerInputs): Record<string, unknown>[] {
   const environment: DrillEnvironment = { ...stackEnvironment(i), DRILL_MAX_ROW_LOSS_PERCENT: String(i.config.drillMaxRowLossPercent) };
-  return [runnerContainer(i, { name: drillContainerName, command: ["drill"], environment, secrets: [], streamPrefix: `${i.config.stage}-drill` })];
+  const secrets = i.identityArn ? [{ name: ageIdentitySecretEnv, valueFrom: i.identityArn }] : [];
+  return [runnerContainer(i, { name: drillContainerName, command: ["drill"], environment, secrets, streamPrefix: `${i.config.stage}-drill` })];
 }
 
 /** A task's size and platform: what differs between the backup and the verifier task besides the container. */

@@ -14,7 +14,8 @@ import { latestPerTarget } from "./keys";
 import { addSecret, log, useTerminal } from "./log";
 import { checkArchive, downloadVerified, findBackups, restoreInto } from "./restore";
 import { s3Client } from "./s3";
-import { parseIdentityFile, parseProgressSeconds, parseSettings, parseStorage, parseTargets, restoreTarget, secretValues, SettingsError, withoutSecrets } from "./settings";
+import { withIdentityFile } from "./encryption";
+import { parseProgressSeconds, scratchDir, parseSettings, parseStorage, parseTargets, restoreTarget, secretValues, SettingsError, withoutSecrets } from "./settings";
 
 type Env = NodeJS.ProcessEnv;
 /** A command's work, given its parsed options. */
@@ -49,30 +50,32 @@ function parseTime(value: string | undefined): Date | undefined {
 async function verify(values: OptionValues<typeof commands.verify>, env: Env, stop: AbortSignal): Promise<number> {
   const { stage, s3 } = parseStorage(env);
   const progressSeconds = parseProgressSeconds(env);
-  const identityFile = parseIdentityFile(env);
+  const tools = withoutSecrets(env, []);
   const client = s3Client(s3);
   const refs = latestPerTarget(await findBackups(client, s3.bucket, stage), parseTime(values.at)).filter((r) => !values.target || r.name === values.target);
   if (refs.length === 0) {
     log("error", "no backup found", { stage, bucket: s3.bucket, target: values.target ?? null });
     return 1;
   }
-  let failed = 0;
-  for (const ref of refs) {
-    try {
-      const d = await downloadVerified(client, s3.bucket, ref, { stop, progressSeconds, identityFile, env });
+  return withIdentityFile(env, async (identityFile) => {
+    let failed = 0;
+    for (const ref of refs) {
       try {
-        const detail = await checkArchive(d, values.deep, env, stop);
-        log("info", "verified", { target: ref.name, engine: ref.engine, key: ref.key, bytes: d.manifest.bytes, sha256: d.manifest.sha256, detail });
-      } finally {
-        await d.remove();
+        const d = await downloadVerified(client, s3.bucket, ref, { dir: scratchDir(env), stop, progressSeconds, identityFile, env: tools });
+        try {
+          const detail = await checkArchive(d, values.deep, tools, stop);
+          log("info", "verified", { target: ref.name, engine: ref.engine, key: ref.key, bytes: d.manifest.bytes, sha256: d.manifest.sha256, detail });
+        } finally {
+          await d.remove();
+        }
+      } catch (err) {
+        if (stop.aborted) throw err; // stopped: not a verdict on this backup, and no other is checked
+        failed++;
+        log("error", "verification FAILED", { target: ref.name, engine: ref.engine, key: ref.key, error: (err as Error).message });
       }
-    } catch (err) {
-      if (stop.aborted) throw err; // stopped: not a verdict on this backup, and no other is checked
-      failed++;
-      log("error", "verification FAILED", { target: ref.name, engine: ref.engine, key: ref.key, error: (err as Error).message });
     }
-  }
-  return failed ? 1 : 0;
+    return failed ? 1 : 0;
+  });
 }
 
 async function restore(values: OptionValues<typeof commands.restore>, env: Env, stop: AbortSignal): Promise<number> {
@@ -83,7 +86,6 @@ async function restore(values: OptionValues<typeof commands.restore>, env: Env, 
   if (!Number.isInteger(jobs) || jobs < 1) throw new SettingsError(`--jobs '${values.jobs}' is not a positive whole number`);
   const { stage, s3 } = parseStorage(env);
   const progressSeconds = parseProgressSeconds(env);
-  const identityFile = parseIdentityFile(env);
   // The target's secret may be left out when restore brings its own (restoreTarget checks for one of them).
   const targets = parseTargets(env, "optional");
   secretValues(targets, env).forEach(addSecret);
@@ -102,7 +104,7 @@ async function restore(values: OptionValues<typeof commands.restore>, env: Env, 
     return 1;
   }
   log("info", "restore started", { target: name, key: ref.key, into });
-  const d = await downloadVerified(client, s3.bucket, ref, { stop, progressSeconds, identityFile, env: withoutSecrets(env, targets) });
+  const d = await withIdentityFile(env, (identityFile) => downloadVerified(client, s3.bucket, ref, { dir: scratchDir(env), stop, progressSeconds, identityFile, env: withoutSecrets(env, targets) }));
   try {
     const backupUser = target.engine === "postgres" && configured.engine === "postgres" && target.user === configured.user;
     await restoreInto(d, target, { into: values.database ?? "", allDatabases, create: values.create, noOwner: values["no-owner"], jobs, backupUser }, withoutSecrets(env, targets), env, stop);

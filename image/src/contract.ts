@@ -128,6 +128,12 @@ export function secretEnvName(target: { engine: Engine; name: string }): string 
  */
 export const ageRecipientPattern = /^age1[02-9ac-hj-np-z]{58}$/;
 
+/**
+ * The variable the verifier task's age identity arrives in, from `secrets` (an SSM SecureString only its
+ * execution role may read), never `environment`; the runner hands it to age in a private file.
+ */
+export const ageIdentitySecretEnv = "AGE_IDENTITY";
+
 /** A target's name and the stage: both become part of S3 keys. */
 export const namePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 export const envNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -7,10 +7,14 @@
  */
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { open } from "node:fs/promises";
+import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { ageIdentitySecretEnv } from "./contract";
+import { addSecret } from "./log";
 import { describeExit, exitOf, StderrTail, succeeded, terminateOnAbort, type Exit } from "./proc";
+import { parseIdentityFile, scratchDir, SettingsError } from "./settings";
 
 export const ageCommand = "age";
 
@@ -48,6 +52,40 @@ export function startEncryptor(source: Readable, recipients: string[], env: Node
   const stderr = new StderrTail();
   child.stderr?.on("data", (d: Buffer) => stderr.push(d));
   return { process: child, exited: exitOf(child), output: child.stdout!, stderr };
+}
+
+export interface IdentityFile {
+  /** The file age reads the identity from; undefined when none is given. */
+  path?: string;
+  /** Removes the file this runner wrote (not one it was given). */
+  remove: () => Promise<void>;
+}
+
+/**
+ * Where age finds the identity: AGE_IDENTITY_FILE as given, or the verifier task's AGE_IDENTITY (an ECS
+ * secret) written to a 0600 file in a fresh 0700 directory under `dir`, since age reads identities only
+ * from files; `remove` deletes it. The identity is registered as a secret, so no log line carries it.
+ */
+export async function identityFile(env: NodeJS.ProcessEnv, dir = scratchDir(env)): Promise<IdentityFile> {
+  const given = parseIdentityFile(env);
+  const value = env[ageIdentitySecretEnv]?.trim();
+  if (!value) return { path: given, remove: async () => undefined };
+  if (given) throw new SettingsError(`AGE_IDENTITY_FILE and ${ageIdentitySecretEnv} are both set: give the identity one way`);
+  addSecret(value);
+  const folder = await mkdtemp(join(dir, "db-backup-age-"));
+  const path = join(folder, "identity.txt");
+  await writeFile(path, value + "\n", { mode: 0o600 });
+  return { path, remove: () => rm(folder, { recursive: true, force: true }) };
+}
+
+/** Runs `work` with the identity file (identityFile), and removes a file written for it afterwards, whatever happens. */
+export async function withIdentityFile<T>(env: NodeJS.ProcessEnv, work: (path: string | undefined) => Promise<T>): Promise<T> {
+  const identity = await identityFile(env);
+  try {
+    return await work(identity.path);
+  } finally {
+    await identity.remove();
+  }
 }
 
 /** Why age refused to decrypt, in words that name the setting to fix. */

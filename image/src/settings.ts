@@ -5,7 +5,9 @@
  * and the local conveniences are the runner's own.
  */
 
+import { tmpdir } from "node:os";
 import {
+  ageIdentitySecretEnv,
   ageRecipientPattern,
   defaultPort,
   envNamePattern,
@@ -325,6 +327,14 @@ export function parseIdentityFile(env: Env): string | undefined {
   return path;
 }
 
+/**
+ * Where the runner makes its private files (a download, an identity file, a drill's server): TMPDIR as the
+ * command's environment gives it, the system's temporary directory otherwise; in the task, the scratch volume.
+ */
+export function scratchDir(env: Env): string {
+  return env.TMPDIR?.trim() || tmpdir();
+}
+
 export function parseSettings(env: Env): RunnerSettings {
   const storage = parseStorage(env);
   const targets = parseTargets(env);
@@ -361,7 +371,7 @@ export const restoreSecretEnv = { postgres: "RESTORE_PG_PASSWORD", mongodb: "RES
 
 /** Every variable that holds a secret: each target's, and restore's own whether or not this command reads them. */
 function secretNames(targets: Target[]): string[] {
-  return [...targets.map(secretEnvOf), ...Object.values(restoreSecretEnv)];
+  return [...targets.map(secretEnvOf), ...Object.values(restoreSecretEnv), ageIdentitySecretEnv];
 }
 
 /** The secret values the runner may read, so the logger can redact them. */

@@ -4,7 +4,7 @@
  * not hold in plain text are filled with SYNTH-SECRET(<key>).
  */
 
-import { ConfigError, parseStackConfig, project, secretKeyOf } from "../../components/config";
+import { ConfigError, drillIdentityKey, needsDrillIdentity, parseStackConfig, project, secretKeyOf } from "../../components/config";
 import { AwsMocks, promiseOf, type RecordedResource } from "./mocks";
 import { readStackFile } from "./stackFiles";
 
@@ -20,7 +20,7 @@ export interface SynthResult {
  */
 export async function synthesize(stack: string, config: Record<string, string> = readStackFile(stack), secrets: Record<string, string> = {}): Promise<SynthResult> {
   const stage = parseStackConfig({ get: (key) => config[`${project}:${key}`] }, stack);
-  const secretKeys = stage.targets.map((t) => `${project}:${secretKeyOf(t)}`);
+  const secretKeys = [...stage.targets.map(secretKeyOf), ...(needsDrillIdentity(stage) ? [drillIdentityKey] : [])].map((key) => `${project}:${key}`);
   const plain = secretKeys.find((key) => key in config);
   if (plain) {
     throw new ConfigError(plain.slice(project.length + 1), `is in plain text in Pulumi.${stack}.yaml: remove it there and run \`pulumi config set --secret ${plain} <value>\``);

@@ -6,7 +6,7 @@
 
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startLocalPostgres, type LocalPostgres } from "../../scripts/lib/localPostgres";
@@ -58,6 +58,16 @@ function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   };
 }
 
+/** A fresh directory for the runner's private files (its TMPDIR), removed afterwards. */
+async function inScratch(work: (scratch: string) => Promise<void>): Promise<void> {
+  const scratch = mkdtempSync(join(tmpdir(), "db-backup-age-scratch-"));
+  try {
+    await work(scratch);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
 function databaseExists(name: string): boolean {
   return pg.psql(`SELECT count(*) FROM pg_database WHERE datname = '${name}'`).trim() === "1";
 }
@@ -106,16 +116,30 @@ describe("an encrypted backup", () => {
   });
 
   it("is refused with a wrong identity, which restores nothing and leaves no file behind", async () => {
-    const scratch = mkdtempSync(join(tmpdir(), "db-backup-age-scratch-"));
-    try {
+    await inScratch(async (scratch) => {
       const run = await runCli(["restore", "--database", "shop_wrong_identity", "--create"], { ...e, AGE_IDENTITY_FILE: identity.other, TMPDIR: scratch });
       expect(run.code).toBe(1);
       expect(run.text).toContain("is not one this backup was encrypted for");
       expect(databaseExists("shop_wrong_identity")).toBe(false);
-      expect(execFileSync("ls", ["-A", scratch]).toString()).toBe("");
-    } finally {
-      rmSync(scratch, { recursive: true, force: true });
-    }
+      expect(readdirSync(scratch)).toEqual([]);
+    });
+  });
+
+  it("is verified with the identity as the verifier task gets it (the AGE_IDENTITY secret), whose private file is removed", async () => {
+    const secret = execFileSync("grep", ["^AGE-SECRET-KEY-", identity.ours]).toString().trim();
+    await inScratch(async (scratch) => {
+      const seen: string[] = [];
+      const watcher = setInterval(() => seen.push(...readdirSync(scratch)), 5);
+      const run = await runCli(["verify", "--deep"], { ...e, AGE_IDENTITY: secret, TMPDIR: scratch });
+      clearInterval(watcher);
+      expect(run.code).toBe(0);
+      expect(run.text).not.toContain(secret);
+      expect(seen.some((name) => name.startsWith("db-backup-age-"))).toBe(true); // it was written here…
+      expect(readdirSync(scratch)).toEqual([]); // …and is gone
+    });
+    const both = await runCli(["verify"], { ...e, AGE_IDENTITY: secret, AGE_IDENTITY_FILE: identity.ours });
+    expect(both.code).toBe(2);
+    expect(both.text).toContain("AGE_IDENTITY_FILE and AGE_IDENTITY are both set");
   });
 
   it("never logs the identity", async () => {

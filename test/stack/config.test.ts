@@ -121,6 +121,9 @@ it.each([
   [{ bucketName: "acme-db-backups", bucketKmsKeyArn: "1234abcd-12ab-34cd-56ef-1234567890ab" }, "`aws s3api get-bucket-encryption --bucket acme-db-backups` shows the bucket's key"],
   [{ bucketName: "acme-db-backups", kmsEncryption: "true" }, "db-backup:kmsEncryption: only encrypts the bucket this stack creates; bucket 'acme-db-backups' keeps its own settings: if it uses SSE-KMS, set bucketKmsKeyArn to its key instead"],
   [{ staleAfterHours: "169" }, "db-backup:staleAfterHours: '169' must be a whole number from 2 to 168"],
+  [{ encryptionRecipients: '["age1nope"]' }, "db-backup:encryptionRecipients: 'age1nope' is not an age public key"],
+  [{ encryptionRecipients: '["AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX"]' }, "db-backup:encryptionRecipients: holds an age identity, which is secret"],
+  [{ encryptionRecipients: "[]" }, "db-backup:encryptionRecipients: must be a list of age public keys"],
   [{ drillSchedule: "daily" }, "db-backup:drillSchedule: 'daily' is not a rate(...) or cron(...) expression"],
   [{ drillCpu: "1024", drillMemory: "1024" }, "db-backup:drillMemory: 1024 MiB does not go with drillCpu 1024 on Fargate"],
   [{ drillEphemeralStorageGiB: "20" }, "db-backup:drillEphemeralStorageGiB: '20' must be a whole number from 21 to 200"],
@@ -133,4 +136,11 @@ it.each([
 
 it("refuses a stack name that cannot name resources", () => {
   expect(() => parseStackConfig(source(), "Prod_EU")).toThrow(/stack name 'Prod_EU'/);
+});
+
+it("reads encryptionRecipients as a list of age public keys, or one key, without repeats", () => {
+  const key = "age1pf3kycxgpz5x29ndxfxtn3z57mjlrgxhy4qtl59m6tj4d645yyys2p87jj";
+  expect(parseStackConfig(source({ encryptionRecipients: JSON.stringify([key, key]) }), "dev").encryptionRecipients).toEqual([key]);
+  expect(parseStackConfig(source({ encryptionRecipients: key }), "dev").encryptionRecipients).toEqual([key]);
+  expect(parseStackConfig(source(), "dev").encryptionRecipients).toBeUndefined();
 });

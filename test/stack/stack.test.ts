@@ -57,6 +57,15 @@ describe.each(stacks)("stack %s", (stack) => {
   };
   const grantsKms = (policy: { Statement: { Action: unknown }[] }) => policy.Statement.some((st) => String(st.Action).includes("kms:"));
   const container = (suffix = "-task") => JSON.parse(one("aws:ecs/taskDefinition:TaskDefinition", suffix).inputs.containerDefinitions as string)[0];
+  /** The stack file's age recipients, when its backups are encrypted. */
+  const encryptionRecipients = (): string[] | undefined => {
+    const raw = readStackFile(stack)["db-backup:encryptionRecipients"];
+    return raw === undefined ? undefined : JSON.parse(raw);
+  };
+  /** The drills' age identity parameter, which an encrypted stage has. */
+  const identityParameter = () => all("aws:ssm/parameter:Parameter").find((p) => p.inputs.name === `/db-backup/${stack}/drillAgeIdentity`);
+  /** The targets' secrets: a password or connection string each. */
+  const targetParameters = () => all("aws:ssm/parameter:Parameter").filter((p) => p !== identityParameter());
 
   beforeAll(async () => {
     graph = await synth(stack);
@@ -94,9 +103,11 @@ describe.each(stacks)("stack %s", (stack) => {
   it("keeps every secret out of the task's environment and hands it over by SSM ARN", () => {
     const c = container();
     const env = c.environment as { name: string; value: string }[];
-    expect(env.map((e) => e.name).sort()).toEqual(["AWS_REGION", "BACKUP_TARGETS", "BACKUP_TARGET_TIMEOUT_SECONDS", "BACKUP_TIMEZONE", "S3_BUCKET", "STAGE"]);
-    expect(JSON.stringify(env)).not.toMatch(/SYNTH-SECRET|password"?:|mongodb(\+srv)?:\/\//i);
-    const parameters = all("aws:ssm/parameter:Parameter");
+    const recipients = encryptionRecipients();
+    expect(env.map((e) => e.name).sort()).toEqual(["AWS_REGION", ...(recipients ? ["BACKUP_AGE_RECIPIENTS"] : []), "BACKUP_TARGETS", "BACKUP_TARGET_TIMEOUT_SECONDS", "BACKUP_TIMEZONE", "S3_BUCKET", "STAGE"]);
+    if (recipients) expect(env.find((e) => e.name === "BACKUP_AGE_RECIPIENTS")!.value).toBe(recipients.join("\n"));
+    expect(JSON.stringify(env)).not.toMatch(/SYNTH-SECRET|AGE-SECRET-KEY|password"?:|mongodb(\+srv)?:\/\//i);
+    const parameters = targetParameters();
     expect(c.secrets).toHaveLength(parameters.length);
     for (const secret of c.secrets) {
       const parameter = byArn(secret.valueFrom)!;
@@ -177,7 +188,9 @@ describe.each(stacks)("stack %s", (stack) => {
     expect(await allows(policy, { action: "ecr:PutImage", resource: repository })).toBe(false);
     expect(await allows(policy, { action: "logs:PutLogEvents", resource: `${logGroup}:log-stream:${stack}/backup/abc` })).toBe(true);
     expect(await allows(policy, { action: "logs:DeleteLogGroup", resource: logGroup })).toBe(false);
-    for (const p of all("aws:ssm/parameter:Parameter")) expect(await allows(policy, { action: "ssm:GetParameters", resource: p.outputs.arn as string })).toBe(true);
+    for (const p of targetParameters()) expect(await allows(policy, { action: "ssm:GetParameters", resource: p.outputs.arn as string })).toBe(true);
+    const identity = identityParameter();
+    if (identity) expect(await allows(policy, { action: "ssm:GetParameters", resource: identity.outputs.arn as string })).toBe(false);
     expect(await allows(policy, { action: "ssm:GetParameters", resource: `arn:aws:ssm:ap-southeast-1:123456789012:parameter/db-backup/other/app-password` })).toBe(false);
     expect(await allows(policy, { action: "ssm:PutParameter", resource: all("aws:ssm/parameter:Parameter")[0].outputs.arn as string })).toBe(false);
   });
@@ -357,7 +370,7 @@ describe.each(stacks)("stack %s", (stack) => {
     }
   });
 
-  it("defines the verifier task: the same image and hardening, `drill`, its own size, roles and log streams, and no secret", () => {
+  it("defines the verifier task: the same image and hardening, `drill`, its own size, roles and log streams, and no target's secret", () => {
     const td = one("aws:ecs/taskDefinition:TaskDefinition", "-drill");
     const file = readStackFile(stack);
     const setting = (key: string, fallback: number) => Number(file[`db-backup:${key}`] ?? fallback);
@@ -378,23 +391,29 @@ describe.each(stacks)("stack %s", (stack) => {
     const backup = container();
     expect(c).toMatchObject({ command: ["drill"], image: backup.image, user: "10001:10001", readonlyRootFilesystem: true, essential: true, linuxParameters: { initProcessEnabled: true } });
     expect(c.mountPoints).toEqual([{ sourceVolume: "tmp", containerPath: "/tmp", readOnly: false }]);
-    expect(c.secrets).toEqual([]);
+    const identity = identityParameter();
+    expect(identity !== undefined).toBe(encryptionRecipients() !== undefined);
+    // Only an encrypted stage's drill has a secret: the age identity, from its own parameter.
+    expect(c.secrets).toEqual(identity ? [{ name: "AGE_IDENTITY", valueFrom: identity.outputs.arn }] : []);
+    if (identity) expect(identity.inputs).toMatchObject({ type: "SecureString", value: "SYNTH-SECRET(db-backup:drillAgeIdentity)" });
     const env = Object.fromEntries((c.environment as { name: string; value: string }[]).map((e) => [e.name, e.value]));
     const backupEnv = Object.fromEntries((backup.environment as { name: string; value: string }[]).map((e) => [e.name, e.value]));
     expect(env).toEqual({ ...backupEnv, DRILL_MAX_ROW_LOSS_PERCENT: String(setting("drillMaxRowLossPercent", 10)) });
-    expect(JSON.stringify(c)).not.toMatch(/SYNTH-SECRET|valueFrom/);
+    expect(JSON.stringify({ ...c, secrets: [] })).not.toMatch(/SYNTH-SECRET|valueFrom/);
     expect(c.logConfiguration).toEqual({ ...backup.logConfiguration, options: { ...backup.logConfiguration.options, "awslogs-stream-prefix": `${stack}-drill` } });
     expect(byArn(td.inputs.executionRoleArn)?.name).toBe(`db-backup-${stack}-drill-execution`);
     expect(byArn(td.inputs.taskRoleArn)?.name).toBe(`db-backup-${stack}-drill`);
   });
 
-  it("gives the verifier an execution role that pulls the image and writes logs, and reads no secret", async () => {
+  it("gives the verifier an execution role that pulls the image and writes logs, and reads no target's secret (only an encrypted stage's age identity)", async () => {
     const policy = policyOf("-drill-execution");
     const repository = one("aws:ecr/repository:Repository").outputs.arn as string;
     const logGroup = one("aws:cloudwatch/logGroup:LogGroup").outputs.arn as string;
     expect(await allows(policy, { action: "ecr:BatchGetImage", resource: repository })).toBe(true);
     expect(await allows(policy, { action: "logs:PutLogEvents", resource: `${logGroup}:log-stream:${stack}-drill/drill/abc` })).toBe(true);
-    for (const p of all("aws:ssm/parameter:Parameter")) expect(await allows(policy, { action: "ssm:GetParameters", resource: p.outputs.arn as string })).toBe(false);
+    for (const p of targetParameters()) expect(await allows(policy, { action: "ssm:GetParameters", resource: p.outputs.arn as string })).toBe(false);
+    const identity = identityParameter();
+    if (identity) expect(await allows(policy, { action: "ssm:GetParameters", resource: identity.outputs.arn as string })).toBe(true);
   });
 
   it("lets the verifier list and read only its own stage and write only drill records", async () => {
@@ -652,6 +671,15 @@ describe("configuration errors", () => {
       /Missing required configuration variable 'db-backup:app-password'[\s\S]*pulumi config set --secret db-backup:app-password <value>/,
     );
   });
+
+  it("an encrypted stage whose drills run needs the drills' identity, named with the command that sets it; without drills it does not", async () => {
+    const uat = readStackFile("uat");
+    const secrets = { "db-backup:app-password": "pw", "db-backup:events-uri": "mongodb://x" };
+    await expect(runProgram({ ...uat, ...secrets }, Object.keys(secrets))).rejects.toThrow(
+      /Missing required configuration variable 'db-backup:drillAgeIdentity'[\s\S]*pulumi config set --secret db-backup:drillAgeIdentity <value>/,
+    );
+    await expect(runProgram({ ...uat, ...secrets, "db-backup:drillEnabled": "false" }, Object.keys(secrets))).resolves.toBeDefined();
+  }, 60000);
 
   it("the program fails on a bad value with the schema's message", async () => {
     await expect(runProgram({ ...dev, "db-backup:schedule": "every hour" })).rejects.toThrow("db-backup:schedule: 'every hour' is not a rate(...) or cron(...) expression");
