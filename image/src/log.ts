@@ -151,6 +151,34 @@ export function progressStatus(fields: Fields): string {
   return redact(printable([String(fields.target ?? ""), ...parts, clock(n("elapsedSeconds"))].join("  ")));
 }
 
+/** One value of an embedded-metric line: its name, CloudWatch unit and value. */
+interface Metric {
+  name: string;
+  unit: "Count" | "Bytes" | "Seconds" | "None";
+  value: number;
+}
+
+/**
+ * A log line in CloudWatch embedded metric format: CloudWatch turns each of `metrics` into the metric
+ * DbBackup/<name> per stage and target, which the alarms and the dashboard read. A metric without a
+ * value (a failed drill has no RTO) is left out of the line rather than sent as 0.
+ */
+function logMetricLine(msg: string, success: boolean, stage: string, target: string, engine: string, metrics: (Metric | undefined)[], fields: Fields): void {
+  const present = metrics.filter((m): m is Metric => m !== undefined);
+  log(success ? "info" : "error", msg, {
+    ...fields,
+    _aws: {
+      Timestamp: Date.now(),
+      CloudWatchMetrics: [{ Namespace: "DbBackup", Dimensions: [["Stage", "Target"]], Metrics: present.map((m) => ({ Name: m.name, Unit: m.unit })) }],
+    },
+    Stage: stage,
+    Target: target,
+    engine,
+    target,
+    ...Object.fromEntries(present.map((m) => [m.name, m.value])),
+  });
+}
+
 export interface TargetMetrics {
   stage: string;
   target: string;
@@ -160,33 +188,35 @@ export interface TargetMetrics {
   durationSeconds: number;
 }
 
-/**
- * A log line in CloudWatch embedded metric format: CloudWatch turns it into the metrics
- * DbBackup/BackupSuccess, BackupBytes and BackupDurationSeconds per stage and target.
- */
+/** A backup's summary line: DbBackup/BackupSuccess, BackupBytes and BackupDurationSeconds per stage and target. */
 export function logMetrics(msg: string, m: TargetMetrics, fields: Fields = {}): void {
-  log(m.success ? "info" : "error", msg, {
-    ...fields,
-    _aws: {
-      Timestamp: Date.now(),
-      CloudWatchMetrics: [
-        {
-          Namespace: "DbBackup",
-          Dimensions: [["Stage", "Target"]],
-          Metrics: [
-            { Name: "BackupSuccess", Unit: "Count" },
-            { Name: "BackupBytes", Unit: "Bytes" },
-            { Name: "BackupDurationSeconds", Unit: "Seconds" },
-          ],
-        },
-      ],
-    },
-    Stage: m.stage,
-    Target: m.target,
-    engine: m.engine,
-    target: m.target,
-    BackupSuccess: m.success ? 1 : 0,
-    BackupBytes: m.bytes,
-    BackupDurationSeconds: m.durationSeconds,
-  });
+  logMetricLine(msg, m.success, m.stage, m.target, m.engine, [
+    { name: "BackupSuccess", unit: "Count", value: m.success ? 1 : 0 },
+    { name: "BackupBytes", unit: "Bytes", value: m.bytes },
+    { name: "BackupDurationSeconds", unit: "Seconds", value: m.durationSeconds },
+  ], fields);
+}
+
+export interface DrillMetrics {
+  stage: string;
+  target: string;
+  engine: string;
+  success: boolean;
+  /** Download plus restore: the recovery time a restore of this backup takes (RTO). Only for a drill that restored. */
+  restoreSeconds?: number;
+  /** Rows (documents) in the restored copy. Only for a drill that restored. */
+  restoredRows?: number;
+  /** How old the drilled backup was; absent when there was no backup to drill. */
+  backupAgeHours?: number;
+}
+
+/** A drill's summary line: DbBackup/DrillSuccess, RestoreSeconds, RestoredRows and BackupAgeHours per stage and target. */
+export function logDrillMetrics(msg: string, m: DrillMetrics, fields: Fields = {}): void {
+  const optional = (name: string, unit: Metric["unit"], value: number | undefined): Metric | undefined => (value === undefined ? undefined : { name, unit, value });
+  logMetricLine(msg, m.success, m.stage, m.target, m.engine, [
+    { name: "DrillSuccess", unit: "Count", value: m.success ? 1 : 0 },
+    optional("RestoreSeconds", "Seconds", m.restoreSeconds),
+    optional("RestoredRows", "Count", m.restoredRows),
+    optional("BackupAgeHours", "None", m.backupAgeHours),
+  ], fields);
 }

@@ -18,6 +18,7 @@ import {
   type MongoTarget,
   type PostgresTarget,
   type StackEnvironment,
+  type DrillEnvironment,
   type Target,
 } from "./contract";
 
@@ -110,14 +111,22 @@ function sslModeSetting(value: string | undefined, key: string): string | undefi
   return value;
 }
 
+/**
+ * Whether each target's secret must be set: for a backup and a restore, which connect to the source; not
+ * for a drill, which restores into a server of its own and runs where no secret is given (DrillEnvironment).
+ */
+export interface TargetOptions {
+  secrets: boolean;
+}
+
 /** The blog's variables: one PostgreSQL database. */
-function legacyPostgres(env: Env): PostgresTarget | undefined {
+function legacyPostgres(env: Env, check: TargetOptions): PostgresTarget | undefined {
   if (!nonEmpty(env, "PG_DB_HOST") && !nonEmpty(env, "PG_DB_NAME")) return undefined;
   const why = "it is needed with PG_DB_HOST/PG_DB_NAME to back up PostgreSQL";
   const { host, port } = parseHostPort(required(env, "PG_DB_HOST", why), "PG_DB_HOST");
   const database = required(env, "PG_DB_NAME", why);
   const user = required(env, "PG_DB_USER", why);
-  required(env, "PG_DB_PASSWORD", why);
+  if (check.secrets) required(env, "PG_DB_PASSWORD", why);
   const options = nonEmpty(env, "NEON_DB_ENDPOINT_OPTION");
   return {
     engine: "postgres",
@@ -154,17 +163,17 @@ function field<T>(obj: Fields<T>, key: keyof T & string, where: string, optional
   return value;
 }
 
-function envRef<T>(obj: Fields<T>, key: keyof T & string, where: string, env: Env): string {
+function envRef<T>(obj: Fields<T>, key: keyof T & string, where: string, env: Env, options: TargetOptions): string {
   const name = field(obj, key, where)!;
   if (!envNamePattern.test(name)) {
     throw new SettingsError(`${where}.${key}='${name}' is not an environment variable name: it names the variable that holds the secret, not the secret`);
   }
-  if (!env[name]?.trim()) throw new SettingsError(`${name} is not set: ${where}.${key} says it holds the secret`);
+  if (options.secrets && !env[name]?.trim()) throw new SettingsError(`${name} is not set: ${where}.${key} says it holds the secret`);
   return name;
 }
 
 /** One entry of BACKUP_TARGETS, checked by the contract's rules. */
-export function parseTarget(raw: unknown, index: number, env: Env): Target {
+export function parseTarget(raw: unknown, index: number, env: Env, options: TargetOptions = { secrets: true }): Target {
   const where = `BACKUP_TARGETS[${index}]`;
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new SettingsError(`${where} must be an object`);
   const engine = field(raw as Fields<Target>, "engine", where);
@@ -184,7 +193,7 @@ export function parseTarget(raw: unknown, index: number, env: Env): Target {
       port,
       database,
       user: field(obj, "user", where)!,
-      passwordEnv: envRef(obj, "passwordEnv", where, env),
+      passwordEnv: envRef(obj, "passwordEnv", where, env, options),
       options: field(obj, "options", where, true),
       sslmode,
       sslrootcert,
@@ -197,14 +206,14 @@ export function parseTarget(raw: unknown, index: number, env: Env): Target {
     return {
       engine,
       name: field(obj, "name", where, true) ?? database ?? "mongodb",
-      uriEnv: envRef(obj, "uriEnv", where, env),
+      uriEnv: envRef(obj, "uriEnv", where, env, options),
       database,
     };
   }
   throw new SettingsError(`${where}.engine='${String(engine)}' is not supported: use "postgres" or "mongodb"`);
 }
 
-function jsonTargets(env: Env): Target[] {
+function jsonTargets(env: Env, options: TargetOptions): Target[] {
   const raw = nonEmpty(env, "BACKUP_TARGETS" satisfies FromStack);
   if (raw === undefined) return [];
   let parsed: unknown;
@@ -214,17 +223,23 @@ function jsonTargets(env: Env): Target[] {
     throw new SettingsError(`BACKUP_TARGETS is not valid JSON (${(err as Error).message}): it must be a JSON list of targets`);
   }
   if (!Array.isArray(parsed)) throw new SettingsError("BACKUP_TARGETS must be a JSON list of targets");
-  return parsed.map((entry, i) => parseTarget(entry, i, env));
+  return parsed.map((entry, i) => parseTarget(entry, i, env, options));
 }
 
 /** Every target the environment configures: the blog's variables, then BACKUP_TARGETS. */
 export function parseTargets(env: Env): Target[] {
-  const targets = [legacyPostgres(env), legacyMongo(env), ...jsonTargets(env)].filter((t): t is Target => t !== undefined);
+  const targets = configuredTargets(env, { secrets: true });
   if (targets.length === 0) {
     throw new SettingsError(
       "no database to back up: set PG_DB_HOST, PG_DB_NAME, PG_DB_USER and PG_DB_PASSWORD (PostgreSQL), MONGO_CONNECTION_STRING (MongoDB), or BACKUP_TARGETS (a JSON list)",
     );
   }
+  return targets;
+}
+
+/** The targets the environment configures, checked as parseTargets checks them; none is not an error here. */
+export function configuredTargets(env: Env, options: TargetOptions): Target[] {
+  const targets = [legacyPostgres(env, options), legacyMongo(env), ...jsonTargets(env, options)].filter((t): t is Target => t !== undefined);
   const seen = new Set<string>();
   for (const t of targets) {
     if (!namePattern.test(t.name)) {
@@ -319,4 +334,25 @@ export function withoutSecrets(env: Env, targets: Target[]): Env {
   const copy = { ...env };
   for (const t of targets) delete copy[secretEnvOf(t)];
   return copy;
+}
+
+/** What a restore drill reads: where the backups are, which targets should have one, and the threshold. */
+export interface DrillSettings {
+  stage: string;
+  s3: S3Settings;
+  /** The configured targets, whose secrets need not be set: each must have a backup to drill. */
+  targets: Target[];
+  /** DRILL_MAX_ROW_LOSS_PERCENT: the share of a table's rows it may lose between two drills (default 10). */
+  maxRowLossPercent: number;
+  progressSeconds: number;
+}
+
+export function parseDrillSettings(env: Env): DrillSettings {
+  const key = "DRILL_MAX_ROW_LOSS_PERCENT" satisfies keyof DrillEnvironment;
+  const raw = nonEmpty(env, key) ?? "10";
+  const maxRowLossPercent = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || maxRowLossPercent > 100) {
+    throw new SettingsError(`${key}='${raw}' is not a percentage from 0 to 100: a drill fails when a table lost more than this share of its rows since the previous drill (e.g. 10)`);
+  }
+  return { ...parseStorage(env), targets: configuredTargets(env, { secrets: false }), maxRowLossPercent, progressSeconds: parseProgressSeconds(env) };
 }
