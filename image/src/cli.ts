@@ -1,19 +1,23 @@
 /**
- * The runner's commands: `backup` (what the container runs), `verify` and `restore`.
+ * The runner's commands: `backup` (what the container runs), `verify`, `restore`, and `drill` (what the
+ * verifier task runs).
  * Exit status: 0 all good, 1 a target or check failed, 2 the settings or arguments are wrong,
  * 128 + the signal's number (143 for SIGTERM, 130 for SIGINT) when a signal stopped the command.
  * On a terminal the log is readable lines with a live progress display; `--json` keeps it JSON.
  */
 
-import { constants } from "node:os";
+import { constants, tmpdir } from "node:os";
 import { parseArgs } from "node:util";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { runBackups } from "./backup";
+import { runDrills } from "./drill";
+import { restoreMongoForDrill } from "./drillMongo";
+import { restorePostgresForDrill } from "./drillPostgres";
 import { latestPerTarget } from "./keys";
 import { addSecret, log, useTerminal } from "./log";
 import { checkArchive, downloadVerified, findBackups, restoreInto } from "./restore";
 import { s3Client } from "./s3";
-import { parseProgressSeconds, parseSettings, parseStorage, parseTargets, secretValues, SettingsError, withoutSecrets } from "./settings";
+import { parseDrillSettings, parseProgressSeconds, parseSettings, parseStorage, parseTargets, secretValues, SettingsError, withoutSecrets } from "./settings";
 
 type Env = NodeJS.ProcessEnv;
 
@@ -113,6 +117,33 @@ async function restore(env: Env, argv: string[], stop: AbortSignal): Promise<num
   return 0;
 }
 
+/**
+ * Restores each target's latest backup (or the one `--target`, at or before `--at`) into a throwaway
+ * server, counts it and compares it with the previous drill (drill.ts). Needs no target's secret; any
+ * that are set (a laptop's environment) are kept from the tools and the log.
+ */
+async function drill(env: Env, argv: string[], stop: AbortSignal): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { target: { type: "string" }, at: { type: "string" } } });
+  const settings = parseDrillSettings(env);
+  if (values.target && settings.targets.length > 0 && !settings.targets.some((t) => t.name === values.target)) {
+    throw new SettingsError(`--target '${values.target}' is not one of the targets BACKUP_TARGETS configures (${settings.targets.map((t) => t.name).join(", ")})`);
+  }
+  secretValues(settings.targets, env).forEach(addSecret);
+  const records = await runDrills({
+    settings,
+    client: s3Client(settings.s3),
+    engines: { postgres: restorePostgresForDrill, mongodb: restoreMongoForDrill },
+    env: withoutSecrets(env, settings.targets),
+    stop,
+    at: parseTime(values.at),
+    target: values.target,
+    // The environment given to main: the task's, or a test's.
+    scratchRoot: env.TMPDIR?.trim() || tmpdir(),
+  });
+  if (stop.aborted) return signalExitCode(stop.reason);
+  return records.length > 0 && records.every((r) => r.success) ? 0 : 1;
+}
+
 const jsonFlag = "--json";
 
 /**
@@ -135,7 +166,8 @@ export async function main(argv: string[], env: Env, stop: AbortSignal = new Abo
     if (command === "backup") return await backup(env, stop);
     if (command === "verify") return await verify(env, rest, stop);
     if (command === "restore") return await restore(env, rest, stop);
-    log("error", `unknown command '${command ?? ""}': use backup, verify or restore`);
+    if (command === "drill") return await drill(env, rest, stop);
+    log("error", `unknown command '${command ?? ""}': use backup, verify, restore or drill`);
     return 2;
   } catch (err) {
     if (stop.aborted) {
