@@ -193,14 +193,17 @@ describe("SIGTERM during the drill's restore", () => {
     rmSync(join(seen, "pg_restore"), { force: true });
     const runner = await compileRunner();
     const scratch = scratchDir();
+    const run = startRunner(runner, ["drill"], { ...e, TMPDIR: scratch });
     try {
-      const run = startRunner(runner, ["drill"], { ...e, TMPDIR: scratch });
       await waitUntil("pg_restore runs", () => existsSync(join(seen, "pg_restore")), 60_000);
       const socketDir = readFileSync(join(seen, "pghost"), "utf8").trim();
       const postmaster = Number(readFileSync(join(socketDir, "data", "postmaster.pid"), "utf8").split("\n")[0]);
       const pgRestore = Number(readFileSync(join(seen, "pg_restore"), "utf8"));
       // Its command line names its data directory: a pid given since to another process is not taken for it.
       expect(isRunning(postmaster, join(socketDir, "data"))).toBe(true);
+      // Its dynamic shared memory is a file in its data directory, not a segment in /dev/shm (which a
+      // Fargate task cannot size, and which is outside the scratch volume).
+      expect(readdirSync(join(socketDir, "data", "pg_dynshmem"))).toContainEqual(expect.stringMatching(/^mmap\.\d+$/));
       const sent = Date.now();
       run.kill("SIGTERM");
       const result = await run.exited;
@@ -212,6 +215,8 @@ describe("SIGTERM during the drill's restore", () => {
       expect(summary({ code: 143, lines: run.lines, text: "" })).toMatchObject({ DrillSuccess: 0, problems: ["stopped by SIGTERM before it finished"] });
       expect(run.lines.at(-1)).toMatchObject({ msg: "drill run finished", stoppedBy: "SIGTERM" });
     } finally {
+      run.kill("SIGTERM"); // a failed expectation above: the drill cleans up after itself all the same
+      await run.exited;
       runner.remove();
       rmSync(scratch, { recursive: true, force: true });
     }

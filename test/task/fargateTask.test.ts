@@ -29,6 +29,7 @@ import { readStackFile } from "../../scripts/lib/stackFiles";
 import { synthesize, type SynthResult } from "../../scripts/lib/synth";
 import type { RecordedResource } from "../../scripts/lib/mocks";
 import { declaredVolumes, entrypointOf, envOf, fileMode, finalStage, runAccountStep, sandboxUnavailable, type AccountStep } from "../support/image";
+import type { DrillEnvironment, StackEnvironment } from "../../image/src/contract";
 import { allows } from "../support/iam";
 import { runCli, repoRoot, storedKeys } from "../support/runner";
 import { compileRunner, type CompiledRunner } from "../support/runnerProcess";
@@ -177,10 +178,27 @@ printf 'stand-in archive of %s\\n' "\${4#--db=}" | gzip -c
   }
 
   /**
-   * Runs the container in a bubblewrap sandbox. `imageVolumes: false` mounts every mount point as an
-   * empty root 0755 directory, as Fargate does where the image declares no VOLUME.
+   * The verifier task's environment: the DrillEnvironment variables and no target's secret. Until the
+   * stack synthesizes the verifier container, its variables are the backup container's (the stack's)
+   * plus the drill's threshold, and S3 is reached with an operator's keys, which the local S3 does not
+   * check against the backup task's role; once the verifier container is synthesized, its definition's
+   * environment (and its role's policy, for the authorizer) belong here instead.
    */
-  async function runTask(imageVolumes = true): Promise<TaskRun> {
+  function drillTaskEnvironment(): Record<string, string> {
+    const environment = { ...taskEnvironment() };
+    for (const s of container.secrets) delete environment[s.name];
+    delete environment.AWS_CONTAINER_CREDENTIALS_FULL_URI;
+    const stackSet = Object.fromEntries(container.environment.map((e) => [e.name, e.value])) as unknown as StackEnvironment;
+    const drill: DrillEnvironment = { ...stackSet, DRILL_MAX_ROW_LOSS_PERCENT: "10" };
+    return { ...environment, ...drill, AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER" };
+  }
+
+  /**
+   * Runs the container in a bubblewrap sandbox. `imageVolumes: false` mounts every mount point as an
+   * empty root 0755 directory, as Fargate does where the image declares no VOLUME. `task` overrides the
+   * container's command and environment (the verifier task's drill).
+   */
+  async function runTask(imageVolumes = true, task: { command?: string[]; environment?: Record<string, string> } = {}): Promise<TaskRun> {
     const run = mkdtempSync(join(work, "run-"));
     const mounts = container.mountPoints.map((m, i) => {
       const dir = join(run, `mount-${i}`);
@@ -197,7 +215,7 @@ printf 'stand-in archive of %s\\n' "\${4#--db=}" | gzip -c
     });
     const [uid, gid] = container.user.split(":");
     const { entrypoint, cmd } = entrypointOf(stage);
-    const argv = [...(container.entryPoint ?? entrypoint), ...(container.command ?? cmd)];
+    const argv = [...(container.entryPoint ?? entrypoint), ...(task.command ?? container.command ?? cmd)];
     const args = [
       "--tmpfs", "/",
       "--ro-bind", "/usr", "/usr",
@@ -219,7 +237,7 @@ printf 'stand-in archive of %s\\n' "\${4#--db=}" | gzip -c
       "--die-with-parent",
       "--", "setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--", ...argv,
     ];
-    const child = spawn("bwrap", args, { env: taskEnvironment(), stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("bwrap", args, { env: task.environment ?? taskEnvironment(), stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -297,6 +315,50 @@ printf 'stand-in archive of %s\\n' "\${4#--db=}" | gzip -c
     const failed = run.lines.find((l) => l.msg === "backup failed" && l.target === "events");
     expect(failed?.error).toMatch(/EACCES: permission denied, mkdtemp '\/tmp\/db-backup-/);
   }, 120_000);
+
+  /**
+   * The verifier task's drill in the same sandbox: its own PostgreSQL server (this machine's 15 under
+   * the read-only /usr, as the image's postgresql-<PG_MAJOR> would be), started by the runner as
+   * 10001, its files on the /tmp volume only. The sandbox's /dev/shm is a root 0755 directory the
+   * task's user cannot write, the strictest a runtime could give: Fargate takes no sharedMemorySize
+   * (docs/aws-behaviors.md), and the server keeps its dynamic shared memory in the data directory.
+   * Only the PostgreSQL target is drilled here; the MongoDB drill has its own test.
+   */
+  describe("the verifier task's drill", () => {
+    const drill = () => runTask(true, { command: ["drill", "--target", "app"], environment: drillTaskEnvironment() });
+    const summaryOf = (run: TaskRun) => run.lines.find((l) => String(l.msg).startsWith("summary: drill"));
+    let first: TaskRun;
+
+    beforeAll(async () => {
+      first = await drill();
+    }, 180_000);
+
+    it("runs with no target's secret", () => {
+      const environment = drillTaskEnvironment();
+      for (const s of container.secrets) expect(environment).not.toHaveProperty(s.name);
+      expect(Object.values(environment)).not.toContain(pg.password);
+      expect(first.stdout + first.stderr).not.toContain(pg.password);
+    });
+
+    it("restores the latest backup into its own server as the image's user under a read-only root, and exits 0", () => {
+      const probe = spawnSync("bwrap", ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "setpriv", "--reuid=10001", "--regid=10001", "--clear-groups", "--", "test", "-w", "/dev/shm"]);
+      expect(probe.status).toBe(1); // /dev/shm not writable for the task's user
+      expect({ code: first.code, errors: first.lines.filter((l) => l.level === "error"), stderr: first.code === 0 ? "" : first.stderr }).toEqual({ code: 0, errors: [], stderr: "" });
+      expect(summaryOf(first)).toMatchObject({ Stage: "dev", Target: "app", DrillSuccess: 1, RestoredRows: 5504 });
+      expect(first.leftInMounts).toEqual([]);
+    });
+
+    it("catches a table dropped before the next backup, and still leaves nothing behind", async () => {
+      pg.psql("DROP TABLE public.documents", "app_task");
+      expect((await runTask()).code).toBe(0);
+      const second = await drill();
+      expect(second.code).toBe(1);
+      expect(summaryOf(second)).toMatchObject({ level: "error", DrillSuccess: 0, problems: ["table public.documents is gone (the previous drill restored it with 1 rows)"] });
+      expect(second.leftInMounts).toEqual([]);
+      const records = (await storedKeys(s3.env, "dev/drills/app/")).sort();
+      expect(records).toHaveLength(2);
+    }, 240_000);
+  });
 });
 
 /** The metric a stale-backup alarm watches, whether it names one metric or a metric math query over it. */
