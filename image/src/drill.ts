@@ -222,8 +222,9 @@ async function drillOne(t: DrillTarget, run: DrillRun): Promise<DrillOutcome> {
     return outcome;
   }
   log("info", "drill started", { target: t.name, engine: t.engine, key: t.ref.key });
-  const scratch = await mkdtemp(join(run.scratchRoot, "db-backup-drill-"));
+  let scratch: string | undefined;
   try {
+    scratch = await mkdtemp(join(run.scratchRoot, "db-backup-drill-"));
     const downloadStarted = Date.now();
     const d = await downloadVerified(client, settings.s3.bucket, t.ref, { dir: scratch, stop, progressSeconds: settings.progressSeconds });
     outcome.manifest = d.manifest;
@@ -241,7 +242,7 @@ async function drillOne(t: DrillTarget, run: DrillRun): Promise<DrillOutcome> {
   } catch (err) {
     outcome.problems.push(stop.aborted ? `stopped by ${String(stop.reason)} before it finished` : (err as Error).message);
   } finally {
-    await rm(scratch, { recursive: true, force: true });
+    if (scratch) await rm(scratch, { recursive: true, force: true });
   }
   return outcome;
 }

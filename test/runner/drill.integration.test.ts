@@ -222,3 +222,33 @@ describe("SIGTERM during the drill's restore", () => {
     }
   }, 180_000);
 });
+
+describe("the command line", () => {
+  it("bad settings exit 2, naming the variable or the option", async () => {
+    const e = env("shop");
+    const bad = await runCli(["drill"], { ...e, DRILL_MAX_ROW_LOSS_PERCENT: "lots" });
+    expect(bad.code).toBe(2);
+    expect(bad.lines[0].msg).toMatch(/^invalid settings: DRILL_MAX_ROW_LOSS_PERCENT='lots' is not a percentage from 0 to 100/);
+    const unknown = await runCli(["drill", "--target", "nope"], e);
+    expect(unknown.code).toBe(2);
+    expect(unknown.lines[0].msg).toMatch(/--target 'nope' is not one of the targets BACKUP_TARGETS configures \(shop\)/);
+  });
+
+  it("a stage with no backup at all fails the run", async () => {
+    const e = { ...s3.env, PATH: process.env.PATH, STAGE: "nothing-here" };
+    const run = await runCli(["drill"], e);
+    expect(run.code).toBe(1);
+    expect(run.lines.at(-1)).toMatchObject({ level: "error", msg: "no backup found to drill", stage: "nothing-here" });
+  });
+
+  it("a scratch directory it cannot use is a failed drill with its record, not a crash", async () => {
+    createSampleDatabase(pg, "noscratch");
+    const e = env("noscratch");
+    expect((await runCli(["backup"], e)).code).toBe(0);
+    const run = await runCli(["drill"], { ...e, TMPDIR: "/nonexistent/scratch" });
+    expect(run.code).toBe(1);
+    expect(summary(run)).toMatchObject({ DrillSuccess: 0, problems: [expect.stringMatching(/ENOENT.*mkdtemp '\/nonexistent\/scratch\/db-backup-drill-/)] });
+    const [record] = await records(e, "noscratch");
+    expect(record).toMatchObject({ success: false, restoreSeconds: null });
+  }, 60_000);
+});
