@@ -141,7 +141,7 @@ export const restorePostgresForDrill: RestoreForDrill = async (d, ctx) => {
     await appendFile(join(data, "postgresql.conf"), drillServerConfig(dir));
     const started = Date.now();
     try {
-      await server("pg_ctl", ["-D", data, "-l", log, "-w", "-t", "120", "start"], "the throwaway PostgreSQL server did not start");
+      await server("pg_ctl", ["-D", data, "-l", log, "-w", "-t", "100", "start"], "the throwaway PostgreSQL server did not start");
     } catch (err) {
       const tail = existsSync(log) ? (await readFile(log, "utf8")).trim().split("\n").slice(-5).join(" | ") : "";
       throw new Error(`${(err as Error).message}${tail ? `; its log: ${tail}` : ""}`);
