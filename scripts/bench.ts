@@ -12,8 +12,7 @@
  * when unset) and BENCH_SCALE (1: a factor on the databases' sizes; below 1 only to check that it works).
  */
 
-import { execFileSync, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
+import { execFileSync } from "node:child_process";
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,6 +26,7 @@ import { affinityOf, backendCpus, coreSiblings, pin, serverProcesses, tasksetPro
 import { startLocalPostgres, type LocalPostgres } from "./lib/localPostgres";
 import { startDiscardS3, type DiscardS3 } from "./lib/discardS3";
 import { startLocalS3 } from "./lib/localS3";
+import { fillNotes } from "./lib/sampleDatabase";
 
 const root = join(__dirname, "..");
 /** BENCH_ROUNDS: how many times the four contenders run, side by side (default 3); the median round is reported. */
@@ -48,31 +48,6 @@ async function timed<T>(work: () => Promise<T>): Promise<{ s: number; value: T }
   const start = process.hrtime.bigint();
   const value = await work();
   return { s: seconds(start), value };
-}
-
-/**
- * Ordinary text: sentences drawn from a 5,000-word vocabulary of made-up words, which compress about
- * as well as application text does (roughly 3:1 with gzip). Generated here and loaded with COPY.
- */
-async function fill(pg: LocalPostgres, database: string, rows: number): Promise<void> {
-  pg.psql(`CREATE DATABASE ${database}`);
-  pg.psql("CREATE TABLE notes (id bigint, created_at timestamptz, author text, body text)", database);
-  const vocabulary = Array.from({ length: 5000 }, (_, k) => createHash("md5").update(String(k)).digest("hex").slice(0, 3 + (k % 7)));
-  const copy = spawn("psql", ["-X", "-q", "-c", "COPY notes FROM STDIN"], { env: { ...process.env, ...pg.env(database) }, stdio: ["pipe", "inherit", "inherit"] });
-  const done = new Promise((resolve, reject) => copy.on("close", (code) => (code === 0 ? resolve(null) : reject(new Error(`COPY exited ${code}`)))));
-  const epoch = Date.UTC(2024, 9, 27);
-  let seed = 42;
-  const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648);
-  for (let g = 1; g <= rows; ) {
-    let chunk = "";
-    for (const end = Math.min(rows, g + 9999); g <= end; g++) {
-      const words = Array.from({ length: 12 + (g % 8) }, () => vocabulary[next() % 5000]).join(" ");
-      chunk += `${g}\t${new Date(epoch - g * 1000).toISOString()}\tcustomer ${g % 50000}\t${words}\n`;
-    }
-    if (!copy.stdin.write(chunk)) await new Promise((resolve) => copy.stdin.once("drain", resolve));
-  }
-  copy.stdin.end();
-  await done;
 }
 
 interface RunnerPass {
@@ -339,8 +314,8 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), "db-backup-bench-"));
   try {
     process.stderr.write("creating the databases\n");
-    if (models.includes("all")) await fill(pg, "small", rows.small);
-    await fill(pg, "large", rows.large);
+    if (models.includes("all")) await fillNotes(pg, "small", rows.small);
+    await fillNotes(pg, "large", rows.large);
     const size = (db: string) => Number(pg.psql(`SELECT pg_database_size('${db}')`, db)) / 2 ** 20;
     const version = execFileSync("pg_dump", ["--version"]).toString().trim();
     const major = pgMajor(version);

@@ -1,12 +1,16 @@
 /**
  * `npm run demo`: the whole cycle on this machine, with nothing to configure. A throwaway PostgreSQL
  * cluster and a loopback S3 server are started, a sample database is backed up by the runner with the
- * blog's variables, verified, restored into a fresh database by `restore`, and compared table by table.
+ * blog's variables, verified, restored into a fresh database by `restore`, and compared table by table;
+ * then drilled: restored into a throwaway server of its own by `drill`, which prints the recovery time.
  * On a terminal the runner's log is readable, with its progress display (`npm run demo -- --json` for JSON).
  */
 
 import { main, readableOutput } from "../image/src/cli";
+import type { DrillRecord } from "../image/src/drill";
 import { useTerminal } from "../image/src/log";
+import { getJson, listKeys, s3Client } from "../image/src/s3";
+import { parseStorage } from "../image/src/settings";
 import { startLocalPostgres } from "./lib/localPostgres";
 import { startLocalS3 } from "./lib/localS3";
 import { compareDatabases, createSampleDatabase, tableDigests } from "./lib/sampleDatabase";
@@ -50,7 +54,15 @@ async function demo(): Promise<number> {
       say(`FAILED: ${differences.length} table(s) differ after the restore`);
       return 1;
     }
-    say(`OK: all ${digests.size} tables and large objects are identical after backup, verify and restore`);
+    say(`all ${digests.size} tables and large objects are identical after backup, verify and restore`);
+
+    say("npm run drill (what the verifier task runs every day: the latest backup restored into a throwaway server, counted and recorded)");
+    if ((await main(["drill"], env)) !== 0) return 1;
+    const record = await latestDrill(env);
+    say(
+      `OK: the backup restores. RTO ${record.restoreSeconds}s (download ${record.downloadSeconds}s + restore); ` +
+        `${record.restoredRows} rows in ${Object.keys(record.counts).length} tables; record s3://${s3.bucket}/${record.stage}/drills/${record.target}/`,
+    );
     return 0;
   } finally {
     await s3.stop();
@@ -66,3 +78,11 @@ demo().then(
     process.exitCode = 1;
   },
 );
+
+/** The newest drill record of the demo's stage. */
+async function latestDrill(env: NodeJS.ProcessEnv): Promise<DrillRecord> {
+  const { stage, s3 } = parseStorage(env);
+  const client = s3Client(s3);
+  const [key] = (await listKeys(client, s3.bucket, `${stage}/drills/`)).sort().reverse();
+  return getJson<DrillRecord>(client, s3.bucket, key);
+}

@@ -1,5 +1,6 @@
 /**
- * The runner's commands: `backup` (what the container runs), `verify` and `restore`.
+ * The runner's commands: `backup` (what the container runs), `verify`, `restore`, and `drill` (what the
+ * verifier task runs).
  * Exit status: 0 all good, 1 a target or check failed, 2 the settings or arguments are wrong,
  * 128 + the signal's number (143 for SIGTERM, 130 for SIGINT) when a signal stopped the command.
  * On a terminal the log is readable lines with a live progress display; `--json` keeps it JSON.
@@ -10,12 +11,15 @@ import { constants } from "node:os";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { runBackups } from "./backup";
 import { commandHelp, commands, commonOptions, isCommandName, parseCommandArgs, runnerHelp, type CommandName, type OptionValues } from "./commands";
+import { runDrills } from "./drill";
+import { restoreMongoForDrill } from "./drillMongo";
+import { restorePostgresForDrill } from "./drillPostgres";
 import { latestPerTarget } from "./keys";
 import { addSecret, log, useTerminal } from "./log";
 import { checkArchive, downloadVerified, findBackups, restoreInto } from "./restore";
 import { s3Client } from "./s3";
 import { withIdentityFile } from "./encryption";
-import { parseProgressSeconds, scratchDir, parseSettings, parseStorage, parseTargets, restoreTarget, secretValues, SettingsError, withoutSecrets } from "./settings";
+import { parseDrillSettings, parseProgressSeconds, scratchDir, parseSettings, parseStorage, parseTargets, restoreTarget, secretValues, SettingsError, withoutSecrets } from "./settings";
 
 type Env = NodeJS.ProcessEnv;
 /** A command's work, given its parsed options. */
@@ -50,13 +54,13 @@ function parseTime(value: string | undefined): Date | undefined {
 async function verify(values: OptionValues<typeof commands.verify>, env: Env, stop: AbortSignal): Promise<number> {
   const { stage, s3 } = parseStorage(env);
   const progressSeconds = parseProgressSeconds(env);
-  const tools = withoutSecrets(env, []);
   const client = s3Client(s3);
   const refs = latestPerTarget(await findBackups(client, s3.bucket, stage), parseTime(values.at)).filter((r) => !values.target || r.name === values.target);
   if (refs.length === 0) {
     log("error", "no backup found", { stage, bucket: s3.bucket, target: values.target ?? null });
     return 1;
   }
+  const tools = withoutSecrets(env, []);
   return withIdentityFile(env, async (identityFile) => {
     let failed = 0;
     for (const ref of refs) {
@@ -115,6 +119,34 @@ async function restore(values: OptionValues<typeof commands.restore>, env: Env, 
   return 0;
 }
 
+/**
+ * Restores each target's latest backup (or the one `--target`, at or before `--at`) into a throwaway
+ * server, counts it and compares it with the previous drill (drill.ts). Needs no target's secret; any
+ * that are set (a laptop's environment) are kept from the tools and the log.
+ */
+async function drill(values: OptionValues<typeof commands.drill>, env: Env, stop: AbortSignal): Promise<number> {
+  const settings = parseDrillSettings(env);
+  if (values.target && settings.targets.length > 0 && !settings.targets.some((t) => t.name === values.target)) {
+    throw new SettingsError(`--target '${values.target}' is not one of the targets BACKUP_TARGETS configures (${settings.targets.map((t) => t.name).join(", ")})`);
+  }
+  secretValues(settings.targets, env).forEach(addSecret);
+  const records = await withIdentityFile(env, (identityFile) =>
+    runDrills({
+      settings,
+      client: s3Client(settings.s3),
+      engines: { postgres: restorePostgresForDrill, mongodb: restoreMongoForDrill },
+      env: withoutSecrets(env, settings.targets),
+      stop,
+      at: parseTime(values.at),
+      target: values.target,
+      scratchRoot: scratchDir(env),
+      identityFile,
+    }),
+  );
+  if (stop.aborted) return signalExitCode(stop.reason);
+  return records.length > 0 && records.every((r) => r.success) ? 0 : 1;
+}
+
 const jsonFlag = "--json" satisfies `--${keyof typeof commonOptions}`;
 
 /**
@@ -126,8 +158,7 @@ export function readableOutput(isTTY: boolean | undefined, argv: string[]): bool
   return isTTY === true && !argv.includes(jsonFlag);
 }
 
-// drill: its spec is in commands.ts; its run is added here with the drill command.
-const runs: { [K in CommandName]?: Run<K> } = { backup, verify, restore };
+const runs: { [K in CommandName]: Run<K> } = { backup, verify, restore, drill };
 
 /** Parses a command's options by its spec, then prints its help or runs it. */
 async function runCommand<K extends CommandName>(name: K, argv: string[], env: Env, stop: AbortSignal, print: (text: string) => void): Promise<number> {
@@ -136,9 +167,7 @@ async function runCommand<K extends CommandName>(name: K, argv: string[], env: E
     print(commandHelp(name, commands[name]));
     return 0;
   }
-  const run = runs[name];
-  if (!run) throw new SettingsError(`${name} is not part of this build of the runner`);
-  return await run(values, env, stop);
+  return await runs[name](values, env, stop);
 }
 
 /**

@@ -49,6 +49,7 @@ export const variables = {
   RESTORE_MONGO_URI: "(secret) the connection string restore uses; the target's (uriEnv) when unset",
   BACKUP_AGE_RECIPIENTS: "age public keys (age1…), one per line: each dump is encrypted for them before it leaves the runner (keys end in .age)",
   AGE_IDENTITY_FILE: "(secret file) the path of the age identity that decrypts encrypted backups; never the identity itself",
+  AGE_IDENTITY: "(secret) the identity itself, as the verifier task gets it from an ECS secret: written to a private file for age and removed afterwards; not with AGE_IDENTITY_FILE",
   DRILL_MAX_ROW_LOSS_PERCENT: "a drill fails when a table or collection lost more than this percentage of its rows since the previous drill",
 } as const satisfies Record<string, VariableSpec>;
 
@@ -102,7 +103,7 @@ export const commands = {
       at,
       deep: { type: "boolean", default: false, description: "also read every data block (pg_restore --file=/dev/null)" },
     },
-    variables: [...storage, "BACKUP_PROGRESS_SECONDS", "AGE_IDENTITY_FILE"],
+    variables: [...storage, "BACKUP_PROGRESS_SECONDS", "AGE_IDENTITY_FILE", "AGE_IDENTITY"],
     examples: ["npm run verify -- --deep", "npm run verify -- --target app --at 2024-10-27T18:00:00+08:00"],
   },
   restore: {
@@ -122,7 +123,7 @@ export const commands = {
       user: { type: "string", value: "<user>", description: "the user to restore as, with its password in RESTORE_PG_PASSWORD (the target's by default)" },
       sslmode: { type: "string", value: "<mode>", description: "libpq sslmode for that connection (the target's by default)" },
     },
-    variables: [...storage, "BACKUP_PROGRESS_SECONDS", "AGE_IDENTITY_FILE", "RESTORE_PG_PASSWORD", "RESTORE_MONGO_URI", ...targets],
+    variables: [...storage, "BACKUP_PROGRESS_SECONDS", "AGE_IDENTITY_FILE", "AGE_IDENTITY", "RESTORE_PG_PASSWORD", "RESTORE_MONGO_URI", ...targets],
     examples: [
       "npm run restore -- --database app_restored --create",
       "RESTORE_MONGO_URI=… npm run restore -- --target everything --all-databases",
@@ -137,7 +138,7 @@ export const commands = {
       target: anyTarget,
       at,
     },
-    variables: [...storage, "BACKUP_TARGETS", "DRILL_MAX_ROW_LOSS_PERCENT", "BACKUP_PROGRESS_SECONDS", "AGE_IDENTITY_FILE"],
+    variables: [...storage, "BACKUP_TARGETS", "DRILL_MAX_ROW_LOSS_PERCENT", "BACKUP_PROGRESS_SECONDS", "AGE_IDENTITY_FILE", "AGE_IDENTITY"],
     examples: ["npm run drill -- --target app"],
   },
 } as const satisfies Record<string, CommandSpec>;

@@ -5,7 +5,7 @@
  * progress of what is running; redacted the same way.
  */
 
-import { backupMetrics, metricDimensions, metricNamespace } from "./contract";
+import { backupMetrics, drillMetrics, metricDimensions, metricNamespace } from "./contract";
 import { LiveDisplay } from "./terminal";
 
 const secrets = new Set<string>();
@@ -152,6 +152,34 @@ export function progressStatus(fields: Fields): string {
   return redact(printable([String(fields.target ?? ""), ...parts, clock(n("elapsedSeconds"))].join("  ")));
 }
 
+/** One value of an embedded-metric line: its name, CloudWatch unit and value. */
+interface Metric {
+  name: string;
+  unit: "Count" | "Bytes" | "Seconds" | "None";
+  value: number;
+}
+
+/**
+ * A log line in CloudWatch embedded metric format: CloudWatch turns each of `metrics` into the metric
+ * DbBackup/<name> per stage and target, which the alarms and the dashboard read. A metric without a
+ * value (a failed drill has no RTO) is left out of the line rather than sent as 0.
+ */
+function logMetricLine(msg: string, success: boolean, stage: string, target: string, engine: string, metrics: (Metric | undefined)[], fields: Fields): void {
+  const present = metrics.filter((m): m is Metric => m !== undefined);
+  log(success ? "info" : "error", msg, {
+    ...fields,
+    _aws: {
+      Timestamp: Date.now(),
+      CloudWatchMetrics: [{ Namespace: metricNamespace, Dimensions: [[...metricDimensions]], Metrics: present.map((m) => ({ Name: m.name, Unit: m.unit })) }],
+    },
+    Stage: stage,
+    Target: target,
+    engine,
+    target,
+    ...Object.fromEntries(present.map((m) => [m.name, m.value])),
+  });
+}
+
 export interface TargetMetrics {
   stage: string;
   target: string;
@@ -162,31 +190,40 @@ export interface TargetMetrics {
 }
 
 /**
- * A log line in CloudWatch embedded metric format: CloudWatch turns it into the metrics
- * DbBackup/BackupSuccess, BackupBytes and BackupDurationSeconds per stage and target (contract.ts).
- * A failed backup declares no BackupBytes metric: it stored nothing, and a 0 among the sizes would
- * both trip the size-anomaly alarm (components/alerts.ts) and teach its model that 0 is an ordinary
- * size. The line still carries the field, for the reader. Only the members a directive names become
- * metrics ("Specification: Embedded metric format", CloudWatch User Guide).
+ * A backup's summary line: DbBackup/BackupSuccess, BackupBytes and BackupDurationSeconds per stage and
+ * target (contract.ts). A failed backup declares no BackupBytes metric: it stored nothing, and a 0 among
+ * the sizes would both trip the size-anomaly alarm (components/alerts.ts) and teach its model that 0 is an
+ * ordinary size. The line still carries the field, for the reader. Only the members a directive names
+ * become metrics ("Specification: Embedded metric format", CloudWatch User Guide).
  */
 export function logMetrics(msg: string, m: TargetMetrics, fields: Fields = {}): void {
-  const metrics = [
-    { Name: backupMetrics.success, Unit: "Count" },
-    ...(m.success ? [{ Name: backupMetrics.bytes, Unit: "Bytes" }] : []),
-    { Name: backupMetrics.durationSeconds, Unit: "Seconds" },
-  ];
-  log(m.success ? "info" : "error", msg, {
-    ...fields,
-    _aws: {
-      Timestamp: Date.now(),
-      CloudWatchMetrics: [{ Namespace: metricNamespace, Dimensions: [[...metricDimensions]], Metrics: metrics }],
-    },
-    Stage: m.stage,
-    Target: m.target,
-    engine: m.engine,
-    target: m.target,
-    [backupMetrics.success]: m.success ? 1 : 0,
-    [backupMetrics.bytes]: m.bytes,
-    [backupMetrics.durationSeconds]: m.durationSeconds,
-  });
+  logMetricLine(msg, m.success, m.stage, m.target, m.engine, [
+    { name: backupMetrics.success, unit: "Count", value: m.success ? 1 : 0 },
+    m.success ? { name: backupMetrics.bytes, unit: "Bytes", value: m.bytes } : undefined,
+    { name: backupMetrics.durationSeconds, unit: "Seconds", value: m.durationSeconds },
+  ], m.success ? fields : { ...fields, [backupMetrics.bytes]: m.bytes });
+}
+
+export interface DrillMetrics {
+  stage: string;
+  target: string;
+  engine: string;
+  success: boolean;
+  /** Download plus restore: the recovery time a restore of this backup takes (RTO). Only for a drill that restored. */
+  restoreSeconds?: number;
+  /** Rows (documents) in the restored copy. Only for a drill that restored. */
+  restoredRows?: number;
+  /** How old the drilled backup was; absent when there was no backup to drill. */
+  backupAgeHours?: number;
+}
+
+/** A drill's summary line: DbBackup/DrillSuccess, RestoreSeconds, RestoredRows and BackupAgeHours per stage and target. */
+export function logDrillMetrics(msg: string, m: DrillMetrics, fields: Fields = {}): void {
+  const optional = (name: string, unit: Metric["unit"], value: number | undefined): Metric | undefined => (value === undefined ? undefined : { name, unit, value });
+  logMetricLine(msg, m.success, m.stage, m.target, m.engine, [
+    { name: drillMetrics.success, unit: "Count", value: m.success ? 1 : 0 },
+    optional(drillMetrics.restoreSeconds, "Seconds", m.restoreSeconds),
+    optional(drillMetrics.restoredRows, "Count", m.restoredRows),
+    optional(drillMetrics.backupAgeHours, "None", m.backupAgeHours),
+  ], fields);
 }

@@ -22,6 +22,7 @@ import {
   type MongoTarget,
   type PostgresTarget,
   type StackEnvironment,
+  type DrillEnvironment,
   type Target,
 } from "./contract";
 
@@ -241,12 +242,18 @@ function jsonTargets(env: Env, secrets: Secrets): Target[] {
 
 /** Every target the environment configures: the blog's variables, then BACKUP_TARGETS. */
 export function parseTargets(env: Env, secrets: Secrets = "required"): Target[] {
-  const targets = [legacyPostgres(env, secrets), legacyMongo(env), ...jsonTargets(env, secrets)].filter((t): t is Target => t !== undefined);
+  const targets = configuredTargets(env, secrets);
   if (targets.length === 0) {
     throw new SettingsError(
       "no database to back up: set PG_DB_HOST, PG_DB_NAME, PG_DB_USER and PG_DB_PASSWORD (PostgreSQL), MONGO_CONNECTION_STRING (MongoDB), or BACKUP_TARGETS (a JSON list)",
     );
   }
+  return targets;
+}
+
+/** The targets the environment configures, checked as parseTargets checks them; none is not an error here. */
+export function configuredTargets(env: Env, secrets: Secrets): Target[] {
+  const targets = [legacyPostgres(env, secrets), legacyMongo(env), ...jsonTargets(env, secrets)].filter((t): t is Target => t !== undefined);
   const seen = new Set<string>();
   for (const t of targets) {
     if (!namePattern.test(t.name)) {
@@ -432,4 +439,25 @@ export function restoreTarget(target: Target, own: RestoreConnection, env: Env):
   const rootCertIssue = sslrootcert === undefined ? undefined : rootCertProblem(sslrootcert, sslmode);
   if (rootCertIssue) throw new SettingsError(`--sslmode '${sslmode}' does not go with the target's sslrootcert=${rootCertIssue}`);
   return { ...target, host, port, user, passwordEnv, sslmode, sslrootcert, options: sameServer ? target.options : undefined };
+}
+
+/** What a restore drill reads: where the backups are, which targets should have one, and the threshold. */
+export interface DrillSettings {
+  stage: string;
+  s3: S3Settings;
+  /** The configured targets, whose secrets need not be set: each must have a backup to drill. */
+  targets: Target[];
+  /** DRILL_MAX_ROW_LOSS_PERCENT: the share of a table's rows it may lose between two drills (default 10). */
+  maxRowLossPercent: number;
+  progressSeconds: number;
+}
+
+export function parseDrillSettings(env: Env): DrillSettings {
+  const key = "DRILL_MAX_ROW_LOSS_PERCENT" satisfies keyof DrillEnvironment;
+  const raw = nonEmpty(env, key) ?? "10";
+  const maxRowLossPercent = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || maxRowLossPercent > 100) {
+    throw new SettingsError(`${key}='${raw}' is not a percentage from 0 to 100: a drill fails when a table lost more than this share of its rows since the previous drill (e.g. 10)`);
+  }
+  return { ...parseStorage(env), targets: configuredTargets(env, "optional"), maxRowLossPercent, progressSeconds: parseProgressSeconds(env) };
 }

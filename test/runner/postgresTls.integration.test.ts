@@ -16,7 +16,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pgMajor } from "../../image/src/engines";
-import { postgresBinDir, startLocalPostgres, type LocalPostgres } from "../../scripts/lib/localPostgres";
+import { postgresBinDir } from "../../image/src/postgresServer";
+import { startLocalPostgres, type LocalPostgres } from "../../scripts/lib/localPostgres";
 import { startLocalS3, type LocalS3 } from "../../scripts/lib/localS3";
 import { runCli, storedKeys } from "../support/runner";
 

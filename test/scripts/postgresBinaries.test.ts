@@ -11,7 +11,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { findServerBinaries, initdbLocaleArgs, installAdvice, postgresSearchHere, type PostgresSearch } from "../../scripts/lib/localPostgres";
+import { findServerBinaries, initdbLocaleArgs, installAdvice, postgresSearchHere, type PostgresSearch } from "../../image/src/postgresServer";
 
 const server = (dir: string) => ["initdb", "pg_ctl", "postgres", "psql", "pg_dump"].map((p) => `${dir}/${p}`);
 const clientOnly = (dir: string) => ["psql", "pg_dump", "pg_restore"].map((p) => `${dir}/${p}`);

@@ -347,6 +347,53 @@ printf 'stand-in archive of %s\\n' "\${4#--db=}" | gzip -c
     const failed = run.lines.find((l) => l.msg === "backup failed" && l.target === "events");
     expect(failed?.error).toMatch(/EACCES: permission denied, mkdtemp '\/tmp\/db-backup-/);
   }, 120_000);
+
+  /**
+   * The verifier task's drill in the same sandbox: its own PostgreSQL server (this machine's 15 under
+   * the read-only /usr, as the image's postgresql-<PG_MAJOR> would be), started by the runner as
+   * 10001, its files on the /tmp volume only. The sandbox's /dev/shm is a root 0755 directory the
+   * task's user cannot write, the strictest a runtime could give: Fargate takes no sharedMemorySize
+   * (docs/aws-behaviors.md), and the server keeps its dynamic shared memory in the data directory.
+   * Only the PostgreSQL target is drilled here; the MongoDB drill has its own test.
+   */
+  describe("the verifier task's drill", () => {
+    // The synthesized verifier container (command drill, DrillEnvironment, its role's credentials, which
+    // the local S3 checks each request against); only the PostgreSQL target, as said above.
+    const drill = () => runTask({ kind: "drill", command: ["drill", "--target", "app"] });
+    const summaryOf = (run: TaskRun) => run.lines.find((l) => String(l.msg).startsWith("summary: drill"));
+    let first: TaskRun;
+
+    beforeAll(async () => {
+      first = await drill();
+    }, 180_000);
+
+    it("runs with no target's secret", () => {
+      const environment = taskEnvironment("drill");
+      for (const s of tasks.backup.container.secrets) expect(environment).not.toHaveProperty(s.name);
+      expect(Object.values(environment)).not.toContain(pg.password);
+      expect(first.stdout + first.stderr).not.toContain(pg.password);
+    });
+
+    it("restores the latest backup into its own server as the image's user under a read-only root, and exits 0", () => {
+      const probe = spawnSync("bwrap", ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "setpriv", "--reuid=10001", "--regid=10001", "--clear-groups", "--", "test", "-w", "/dev/shm"]);
+      expect(probe.status).toBe(1); // /dev/shm not writable for the task's user
+      expect({ code: first.code, errors: first.lines.filter((l) => l.level === "error"), stderr: first.code === 0 ? "" : first.stderr }).toEqual({ code: 0, errors: [], stderr: "" });
+      expect(summaryOf(first)).toMatchObject({ Stage: "dev", Target: "app", DrillSuccess: 1, RestoredRows: 5504 });
+      expect(first.leftInMounts).toEqual([]);
+    });
+
+    it("catches a table dropped before the next backup, and still leaves nothing behind", async () => {
+      pg.psql("DROP TABLE public.documents", "app_task");
+      expect((await runTask()).code).toBe(0);
+      const before = await storedKeys(s3.env, "dev/drills/app/");
+      const second = await drill();
+      expect(second.code).toBe(1);
+      expect(summaryOf(second)).toMatchObject({ level: "error", DrillSuccess: 0, problems: ["table public.documents is gone (the previous drill restored it with 1 rows)"] });
+      expect(second.leftInMounts).toEqual([]);
+      // The failed drill is recorded too (the verifier role's test above wrote a record of its own here).
+      expect((await storedKeys(s3.env, "dev/drills/app/")).filter((k) => !before.includes(k))).toHaveLength(1);
+    }, 240_000);
+  });
 });
 
 /** The metric a stale-backup alarm watches, whether it names one metric or a metric math query over it. */
