@@ -8,7 +8,7 @@
 import { startLocalPostgres, type LocalPostgres } from "./lib/localPostgres";
 import { startLocalS3, type LocalS3 } from "./lib/localS3";
 import { createSampleDatabase } from "./lib/sampleDatabase";
-import { exportLines, sandboxDatabase, sandboxVariables } from "./lib/sandbox";
+import { exportLines, npmCommand, sandboxCommands, sandboxDatabase, sandboxVariables } from "./lib/sandbox";
 
 const say = (text: string) => process.stderr.write(`${text}\n`);
 // Ctrl-C under `npm run` may close the terminal's pipe before the cleanup's last line: no reason to crash.
@@ -46,8 +46,9 @@ async function main(): Promise<void> {
   if (stopRequested) return stop(stopRequested, 0);
   say(`PostgreSQL ${pg.host}:${pg.port}, database '${sandboxDatabase}' (the demo's sample), cluster in ${pg.directory ?? "(not ours)"}`);
   say(`S3 ${s3.endpoint}, bucket ${s3.bucket}, files in ${s3.directory}`);
-  say("\nPaste these lines into another terminal, then run `npm run backup`, `npm run verify -- --deep` and");
-  say("`npm run restore -- --database shop_restored --create` there. Ctrl-C here stops everything.\n");
+  say("\nPaste the lines below into another terminal and run there, in turn:");
+  for (const argv of sandboxCommands) say(`  ${npmCommand(argv)}`);
+  say("Ctrl-C here stops everything.\n");
   process.stdout.write(exportLines(sandboxVariables({ postgres: pg, s3: s3.env })));
 }
 

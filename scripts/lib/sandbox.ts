@@ -48,3 +48,11 @@ export function shellQuote(value: string): string {
 export function exportLines(variables: Record<string, string>): string {
   return Object.entries(variables).map(([name, value]) => `export ${name}=${shellQuote(value)}\n`).join("");
 }
+
+/** How a person types the runner's command `argv`: `npm run verify -- --deep`. */
+export function npmCommand([command, ...options]: string[]): string {
+  return `npm run ${command}${options.length > 0 ? ` -- ${options.join(" ")}` : ""}`;
+}
+
+/** What to try in the sandbox, in order: the commands the README shows and the sandbox's test runs. */
+export const sandboxCommands = [["backup"], ["verify", "--deep"], ["restore", "--database", `${sandboxDatabase}_restored`, "--create"]];

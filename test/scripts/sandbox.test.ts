@@ -12,7 +12,8 @@ import { join } from "node:path";
 import { exitOf } from "../../image/src/proc";
 import type { LocalPostgres } from "../../scripts/lib/localPostgres";
 import { compareDatabases } from "../../scripts/lib/sampleDatabase";
-import { exportLines, shellQuote } from "../../scripts/lib/sandbox";
+import { exportLines, npmCommand, sandboxCommands, shellQuote } from "../../scripts/lib/sandbox";
+import { digestsCover, largeObjects } from "../../scripts/lib/sampleDatabase";
 import { repoRoot, runProcess } from "../support/runner";
 import { compileRunner, waitUntil, type CompiledRunner } from "../support/runnerProcess";
 
@@ -38,6 +39,17 @@ describe("exportLines", () => {
     const read = await shellReads(exportLines(values), { PATH: process.env.PATH });
     expect({ PLAIN: read.PLAIN, JSON: read.JSON, QUOTE: read.QUOTE, EMPTY: read.EMPTY }).toEqual(values);
     expect(shellQuote("a'b")).toBe(`'a'\\''b'`);
+  });
+});
+
+describe("how the demo and the sandbox word what they run", () => {
+  it("types a command with its options after --, as npm passes them on", () => {
+    expect([npmCommand(["backup"]), npmCommand(["verify", "--deep"])]).toEqual(["npm run backup", "npm run verify -- --deep"]);
+  });
+  it("counts tables apart from the large objects", () => {
+    const digests = new Map([["a.t1", "1 rows"], ["a.t2", "2 rows"], ["b.t3", "0 rows"], ["c.t4", "9 rows"], [largeObjects, "1 objects"]]);
+    expect(digestsCover(digests)).toBe("4 tables and the large objects");
+    expect(digestsCover(new Map([["a.t1", "1 rows"]]))).toBe("1 table");
   });
 });
 
@@ -71,15 +83,18 @@ describe("npm run sandbox", () => {
         return { ...res, lines };
       };
 
-      const backup = await run("backup");
+      // The commands the sandbox tells a person to run, as it words them.
+      expect(sandboxCommands.map((argv) => stderr.includes(`  ${npmCommand(argv)}\n`))).toEqual(sandboxCommands.map(() => true));
+      const [backupArgs, verifyArgs, restoreArgs] = sandboxCommands;
+      const backup = await run(...backupArgs);
       expect({ status: backup.status, stderr: backup.stderr }).toEqual({ status: 0, stderr: expect.any(String) });
       expect(backup.lines.find((l) => l.msg === "backup run finished")).toBeDefined();
 
-      const verify = await run("verify", "--deep");
+      const verify = await run(...verifyArgs);
       expect({ status: verify.status, stderr: verify.stderr }).toEqual({ status: 0, stderr: expect.any(String) });
       expect(verify.lines.filter((l) => l.msg === "verified").map((l) => l.target)).toEqual(["shop"]);
 
-      const restore = await run("restore", "--database", "shop_restored", "--create");
+      const restore = await run(...restoreArgs);
       expect({ status: restore.status, stderr: restore.stderr }).toEqual({ status: 0, stderr: expect.any(String) });
       const [target] = JSON.parse(vars.BACKUP_TARGETS) as { host: string; port: number; user: string }[];
       const pg = {
