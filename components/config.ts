@@ -460,3 +460,49 @@ export function parseStackConfig(source: ConfigSource, stage: string): StackConf
     objectLock: parseObjectLock(source, bucketName, backupRetentionDays, noncurrentRetentionDays),
   };
 }
+
+/** A source that remembers every key the schema asked it for, in order. */
+export function recordingSource(source: ConfigSource): ConfigSource & { asked: string[] } {
+  const asked: string[] = [];
+  return {
+    asked,
+    get: (key) => {
+      if (!asked.includes(key)) asked.push(key);
+      return source.get(key);
+    },
+  };
+}
+
+/** A key of the schema: whether a stack must set it, and the value parseStackConfig gives it when unset. */
+export interface SchemaKey {
+  key: string;
+  required: boolean;
+  /** undefined: none (the feature is off, or derived, e.g. the default VPC). */
+  default: unknown;
+}
+
+/** The smallest config the schema accepts, from which the keys and their defaults are read. */
+const minimalConfig: Record<string, string> = {
+  targets: JSON.stringify([{ name: "main", engine: "postgres", host: "db.example.com", database: "main", user: "backup" }]),
+  schedule: "rate(1 hour)",
+};
+
+/**
+ * Every key parseStackConfig reads, found by parsing the minimal config through a recording source (not
+ * kept by hand beside the schema, so a key added there is here too), with the defaults it applied. A key
+ * is required when leaving it out makes the schema refuse the config naming that key.
+ */
+export function schemaKeys(stage = "dev"): SchemaKey[] {
+  const source = recordingSource({ get: (key) => minimalConfig[key] });
+  const parsed = parseStackConfig(source, stage) as unknown as Record<string, unknown>;
+  return source.asked.map((key) => {
+    let required = false;
+    try {
+      parseStackConfig({ get: (k) => (k === key ? undefined : minimalConfig[k]) }, stage);
+    } catch (err) {
+      required = err instanceof ConfigError && err.message.startsWith(`${project}:${key}:`);
+    }
+    return { key, required, default: required ? undefined : parsed[key] };
+  });
+}
+

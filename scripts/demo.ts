@@ -13,7 +13,8 @@ import { getJson, listKeys, s3Client } from "../image/src/s3";
 import { parseStorage } from "../image/src/settings";
 import { startLocalPostgres } from "./lib/localPostgres";
 import { startLocalS3 } from "./lib/localS3";
-import { compareDatabases, createSampleDatabase, tableDigests } from "./lib/sampleDatabase";
+import { npmCommand } from "./lib/sandbox";
+import { compareDatabases, createSampleDatabase, digestsCover, tableDigests } from "./lib/sampleDatabase";
 
 function say(text: string): void {
   process.stderr.write(`\n== ${text}\n`);
@@ -36,12 +37,16 @@ async function demo(): Promise<number> {
       PG_DB_PASSWORD: pg.password,
       BACKUP_TIMEZONE: "Asia/Singapore",
     };
-    say("npm run backup (the blog's variables: STAGE, S3_BUCKET, PG_DB_HOST, PG_DB_NAME, PG_DB_USER, PG_DB_PASSWORD)");
-    if ((await main(["backup"], env)) !== 0) return 1;
-    say("npm run verify");
-    if ((await main(["verify", "--deep"], env)) !== 0) return 1;
-    say("npm run restore -- --database shop_restored --create");
-    if ((await main(["restore", "--database", "shop_restored", "--create"], env)) !== 0) return 1;
+    // Each step announces the command it runs, from the same arguments, so the two cannot disagree.
+    const steps: [string[], string][] = [
+      [["backup"], " (the blog's variables: STAGE, S3_BUCKET, PG_DB_HOST, PG_DB_NAME, PG_DB_USER, PG_DB_PASSWORD)"],
+      [["verify", "--deep"], ""],
+      [["restore", "--database", "shop_restored", "--create"], ""],
+    ];
+    for (const [argv, note] of steps) {
+      say(`${npmCommand(argv)}${note}`);
+      if ((await main(argv, env)) !== 0) return 1;
+    }
 
     say("comparing shop with shop_restored, table by table");
     const digests = tableDigests(pg, "shop");
@@ -54,7 +59,7 @@ async function demo(): Promise<number> {
       say(`FAILED: ${differences.length} table(s) differ after the restore`);
       return 1;
     }
-    say(`all ${digests.size} tables and large objects are identical after backup, verify and restore`);
+    say(`all ${digestsCover(digests)} are identical after backup, verify and restore`);
 
     say("npm run drill (what the verifier task runs every day: the latest backup restored into a throwaway server, counted and recorded)");
     if ((await main(["drill"], env)) !== 0) return 1;

@@ -21,6 +21,8 @@ export interface LocalPostgres {
   env(database?: string): Record<string, string>;
   /** Runs SQL through psql and returns its unaligned, tuples-only output. */
   psql(sql: string, database?: string): string;
+  /** The cluster's directory (data, socket, log), which stop removes; absent for a server that is not ours (PGTEST_HOST). */
+  directory?: string;
   stop(): void;
 }
 
@@ -35,7 +37,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-function connection(host: string, port: number, user: string, password: string, stop: () => void, psql = "psql"): LocalPostgres {
+function connection(host: string, port: number, user: string, password: string, stop: () => void, psql = "psql", directory?: string): LocalPostgres {
   const env = (database = "postgres") => ({ PGHOST: host, PGPORT: String(port), PGUSER: user, PGPASSWORD: password, PGDATABASE: database });
   return {
     host,
@@ -49,6 +51,7 @@ function connection(host: string, port: number, user: string, password: string, 
         encoding: "utf8",
         maxBuffer: 256 * 1024 * 1024,
       }).trim(),
+    directory,
     stop,
   };
 }
@@ -59,6 +62,8 @@ export interface LocalPostgresOptions {
    * cluster of its own, even where PGTEST_HOST names a server: that one's TLS is not ours to set.
    */
   ssl?: { certFile: string; keyFile: string };
+  /** A cluster of its own even where PGTEST_HOST names a server (the sandbox: its databases are no test's). */
+  ownCluster?: boolean;
 }
 
 /**
@@ -67,7 +72,7 @@ export interface LocalPostgresOptions {
  * a fresh server: the tests create databases with fixed names.
  */
 export async function startLocalPostgres(options: LocalPostgresOptions = {}): Promise<LocalPostgres> {
-  if (process.env.PGTEST_HOST && !options.ssl) {
+  if (process.env.PGTEST_HOST && !options.ssl && !options.ownCluster) {
     const { PGTEST_HOST, PGTEST_PORT, PGTEST_USER, PGTEST_PASSWORD } = process.env;
     if (!PGTEST_PASSWORD) throw new Error("PGTEST_PASSWORD is not set: it goes with PGTEST_HOST");
     return connection(PGTEST_HOST, Number(PGTEST_PORT ?? 5432), PGTEST_USER ?? "postgres", PGTEST_PASSWORD, () => {});
@@ -114,5 +119,5 @@ export async function startLocalPostgres(options: LocalPostgresOptions = {}): Pr
     const [c, a] = asServerUser(join(bin, "pg_ctl"), ["-D", data, "-m", "immediate", "-w", "stop"]);
     spawnSync(c, a);
     rmSync(dir, { recursive: true, force: true });
-  }, psql);
+  }, psql, dir);
 }

@@ -51,6 +51,15 @@ export function createSampleDatabase(pg: LocalPostgres, database: string): void 
   pg.psql(sampleSql, database);
 }
 
+/** The digests' line for the large objects, which are no table. */
+export const largeObjects = "(large objects)";
+
+/** What a set of digests covers, in words: "4 tables and the large objects". */
+export function digestsCover(digests: Map<string, string>): string {
+  const tables = [...digests.keys()].filter((name) => name !== largeObjects).length;
+  return `${tables} table${tables === 1 ? "" : "s"}${digests.has(largeObjects) ? " and the large objects" : ""}`;
+}
+
 /**
  * One line per table (and one for large objects): its row count and an MD5 over its rows in a fixed
  * order. Two databases with the same lines hold the same data.
@@ -69,7 +78,7 @@ export function tableDigests(pg: LocalPostgres, database: string): Map<string, s
     digests.set(table, pg.psql(`SELECT count(*) || ' rows, md5 ' || coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '-') FROM ${table} t`, database));
   }
   digests.set(
-    "(large objects)",
+    largeObjects,
     pg.psql(`SELECT count(*) || ' objects, md5 ' || coalesce(md5(string_agg(md5(lo_get(oid)), ',' ORDER BY oid)), '-') FROM pg_largeobject_metadata`, database),
   );
   return digests;
