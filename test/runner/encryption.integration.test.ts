@@ -6,7 +6,7 @@
 
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startLocalPostgres, type LocalPostgres } from "../../scripts/lib/localPostgres";
@@ -141,6 +141,23 @@ describe("an encrypted backup", () => {
     expect(both.code).toBe(2);
     expect(both.text).toContain("AGE_IDENTITY_FILE and AGE_IDENTITY are both set");
   });
+
+  it("is drilled with the identity: restored into a throwaway server and counted; without one, the drill fails naming the variable", async () => {
+    await inScratch(async (scratch) => {
+      chmodSync(scratch, 0o755); // the throwaway server runs as postgres here (root starts it through runuser)
+      const without = await runCli(["drill"], { ...e, TMPDIR: scratch });
+      expect(without.code).toBe(1);
+      expect(without.lines.find((l) => String(l.msg).startsWith("summary: drill"))).toMatchObject({ DrillSuccess: 0, problems: [expect.stringContaining("set AGE_IDENTITY_FILE")] });
+      const run = await runCli(["drill"], { ...e, AGE_IDENTITY_FILE: identity.ours, TMPDIR: scratch });
+      expect(run.code).toBe(0);
+      const summary = run.lines.find((l) => String(l.msg).startsWith("summary: drill"));
+      expect(summary).toMatchObject({ DrillSuccess: 1, Target: "shop" });
+      // Every table's exact count in the source, as the drill counts the restored copy.
+      const rows = pg.psql("SELECT sum((xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', schemaname, tablename), false, true, '')))[1]::text::bigint) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')", "shop");
+      expect(summary!.RestoredRows).toBe(Number(rows.trim()));
+      expect(readdirSync(scratch)).toEqual([]);
+    });
+  }, 120_000);
 
   it("never logs the identity", async () => {
     const secret = execFileSync("grep", ["^AGE-SECRET-KEY-", identity.ours]).toString().trim();
