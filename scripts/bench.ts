@@ -18,7 +18,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { defaultPgCompression, pgMajor } from "../image/src/engines";
-import { runChecked, type RunResult } from "../image/src/proc";
+import { onPath, runChecked, type RunResult } from "../image/src/proc";
 import { gatedUpload, getStream, listKeys, s3Client } from "../image/src/s3";
 import { parseStorage } from "../image/src/settings";
 import { cpuModels, databaseRows, describeCompression, medianBy, requestedCompressions, splitCpus } from "./lib/benchPlan";
@@ -203,6 +203,19 @@ async function usableCompressions({ pgEnv, major }: Bench): Promise<{ usable: st
 interface PinnedRound {
   runner: RunnerPass;
   bare: number;
+  /** The runner encrypting with age (BACKUP_AGE_RECIPIENTS), for the runner's own compression only. */
+  encrypted?: RunnerPass;
+}
+
+/**
+ * A throwaway age recipient for the encrypted contender (its identity is discarded: nothing is decrypted
+ * here), or why the contender cannot run: without age the runner cannot encrypt.
+ */
+function benchRecipient(): { recipient: string } | { reason: string } {
+  const keygen = onPath("age-keygen", process.env);
+  if (!keygen || !onPath("age", process.env)) return { reason: "age and age-keygen are not on PATH (Debian: apt-get install age)" };
+  const line = execFileSync(keygen, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).split("\n").find((l) => l.startsWith("AGE-SECRET-KEY-"))!;
+  return { recipient: execFileSync(keygen, ["-y"], { input: line + "\n", encoding: "utf8" }).trim() };
 }
 
 /**
@@ -229,6 +242,7 @@ async function oneCpu(bench: Bench): Promise<{ lines: string[] } | { reason: str
   }
   const { usable, left } = await usableCompressions(bench);
   if (usable.length === 0) return { reason: `no compression to measure: ${left.join("; ")}` };
+  const age = benchRecipient();
 
   const serverAffinity = affinityOf(serverPids[0]) ?? allowed;
   try {
@@ -243,9 +257,9 @@ async function oneCpu(bench: Bench): Promise<{ lines: string[] } | { reason: str
     const backend = backendCpus(pg);
     if (backend.includes(dump)) throw new Error(`a new PostgreSQL backend may still run on CPU ${dump} (it may use ${backend.join(",")}): the server was not pinned`);
     const bare = (c: string) => timed(() => run("taskset", ["-c", String(dump), "pg_dump", "--format=custom", `--compress=${c}`, "--no-sync", "--file=/dev/null"], pgEnv)).then((t) => t.s);
-    const runner = async (c: string) => {
+    const runner = async (c: string, extra: NodeJS.ProcessEnv = {}) => {
       const received = discard.received();
-      const pass = await runnerPass({ ...env("large"), AWS_ENDPOINT_URL_S3: discard.endpoint, PG_DUMP_COMPRESSION: c }, dump);
+      const pass = await runnerPass({ ...env("large"), AWS_ENDPOINT_URL_S3: discard.endpoint, PG_DUMP_COMPRESSION: c, ...extra }, dump);
       if (discard.received() - received < pass.bytes) throw new Error("the discarding endpoint received less than the runner sent");
       return pass;
     };
@@ -253,15 +267,19 @@ async function oneCpu(bench: Bench): Promise<{ lines: string[] } | { reason: str
       for (const c of usable) {
         // Which of the two goes first alternates from round to round, so neither always follows the other.
         const round = {} as PinnedRound;
-        for (const contender of k % 2 === 1 ? ["runner", "bare"] : ["bare", "runner"]) {
+        const contenders = ["runner", "bare", ...("recipient" in age && c === bench.compression ? ["encrypted"] : [])];
+        for (const contender of k % 2 === 1 ? contenders : contenders.reverse()) {
           execFileSync("sync");
           if (contender === "runner") round.runner = await runner(c);
+          else if (contender === "encrypted" && "recipient" in age) round.encrypted = await runner(c, { BACKUP_AGE_RECIPIENTS: age.recipient });
           else round.bare = await bare(c);
         }
         rounds.get(c)!.push(round);
         process.stderr.write(
           `one CPU, round ${k}/${roundCount}, ${describeCompression(c)}: runner ${fmt(round.runner.s)} s (CPU ${fmt(round.runner.cpuSeconds)} s), ` +
-            `bare pg_dump ${fmt(round.bare)} s; runner / bare ${fmt(round.runner.s / round.bare)}x\n`,
+            `bare pg_dump ${fmt(round.bare)} s; runner / bare ${fmt(round.runner.s / round.bare)}x` +
+            (round.encrypted ? `; encrypted ${fmt(round.encrypted.s)} s, encrypted / runner ${fmt(round.encrypted.s / round.runner.s)}x` : "") +
+            "\n",
         );
       }
     }
@@ -290,6 +308,7 @@ async function oneCpu(bench: Bench): Promise<{ lines: string[] } | { reason: str
     ]);
   }
   const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
+  const encryption = encryptionLines(rounds.get(bench.compression), bench.compression, age);
   return {
     lines: [
       `One vCPU (the model of a 1-vCPU Fargate task), median of ${roundCount} round(s) per compression:`,
@@ -301,8 +320,27 @@ async function oneCpu(bench: Bench): Promise<{ lines: string[] } | { reason: str
       ...(left.length > 0 ? ["", ...left.map((l) => `not measured: ${l}`)] : []),
       ``,
       `runner CPU: the runner's own process (reading pg_dump's output, SHA-256, the upload), not pg_dump's; both share CPU ${dump}.`,
+      ``,
+      ...encryption,
     ],
   };
+}
+
+/** The encrypted contender against the plain runner, on the same CPU and compression, round by round. */
+function encryptionLines(rounds: PinnedRound[] | undefined, compression: string, age: { recipient: string } | { reason: string }): string[] {
+  const title = `Encryption with age (BACKUP_AGE_RECIPIENTS), ${describeCompression(compression)}, on the same one CPU`;
+  if ("reason" in age) return [`${title}: not measured, ${age.reason}`];
+  const measured = (rounds ?? []).filter((r): r is PinnedRound & { encrypted: RunnerPass } => r.encrypted !== undefined);
+  if (measured.length === 0) return [`${title}: not measured, the runner's own compression (${compression}) was not among those measured`];
+  const ratios = measured.map((r) => r.encrypted.s / r.runner.s);
+  const median = medianBy(measured, (r) => r.encrypted.s / r.runner.s);
+  const ratio = median.encrypted.s / median.runner.s;
+  return [
+    `${title}, median of ${measured.length} round(s):`,
+    `  runner ${fmt(median.runner.s)} s (CPU ${fmt(median.runner.cpuSeconds)} s), encrypted ${fmt(median.encrypted.s)} s (runner CPU ${fmt(median.encrypted.cpuSeconds)} s; age's is not counted there), ` +
+      `${mib(median.encrypted.bytes)} MiB stored; encrypted / runner ${fmt(ratio)}x (rounds ${fmt(Math.min(...ratios))}-${fmt(Math.max(...ratios))}x); ` +
+      `target <= 1.10: ${Number(fmt(ratio)) <= 1.1 ? "met" : "NOT met"}`,
+  ];
 }
 
 async function main(): Promise<void> {
