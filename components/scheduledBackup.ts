@@ -48,7 +48,8 @@ export interface ScheduledBackupArgs {
 /**
  * One stage's scheduled backup: the image in ECR, an ECS cluster and Fargate task definition, its
  * secrets in SSM Parameter Store, the log group, least-privilege roles, an EventBridge Scheduler
- * schedule with retries and a dead-letter queue, the backup bucket, and alerts for every failure; and
+ * schedule with retries and a dead-letter queue, the backup bucket, and alerts for every failure (with
+ * `isolation: per-target`, the task definition, its roles and its schedule once per target); and
  * beside it the verifier: a task definition of the same image that restores the latest backups for real
  * (`drill`), with its own roles and schedule.
  */
