@@ -30,6 +30,7 @@ export const scheduleName = backup.scheduleName;
 export const imageRef = backup.imageRef;
 export const alertTopicArn = backup.alertTopicArn;
 export const runTaskCommand = backup.runTaskCommand;
+export const targetTasks = backup.targetTasks;
 export const drillTaskDefinitionArn = backup.drillTaskDefinitionArn;
 export const drillScheduleName = backup.drillScheduleName;
 export const drillRunTaskCommand = backup.drillRunTaskCommand;

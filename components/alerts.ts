@@ -11,8 +11,11 @@ export interface FailureRuleInputs {
   stage: string;
   clusterArn: string;
   clusterName: string;
-  /** Per task kind, `arn:…:task-definition/<family>:`, so every revision of the family matches. */
-  taskDefinitionFamilyArnPrefixes: Record<TaskKind, string>;
+  /**
+   * Per task kind, `arn:…:task-definition/<family>:` of each of its families (the backup has one per
+   * target with per-target isolation), so every revision of every family matches.
+   */
+  taskDefinitionFamilyArnPrefixes: Record<TaskKind, string[]>;
   region: string;
   logGroupName: string;
 }
@@ -56,6 +59,20 @@ const taskWords: Record<TaskKind, { ids: [FailureRule["id"], FailureRule["id"]];
   },
 };
 
+/** EventBridge's default limit on an event pattern's length, in characters (see taskFailureRules). */
+export const eventPatternMaxLength = 2048;
+
+function sized(pattern: Record<string, unknown>, task: string): Record<string, unknown> {
+  const length = JSON.stringify(pattern).length;
+  if (length > eventPatternMaxLength) {
+    throw new Error(
+      `the failure rule of the ${task}s would have an event pattern of ${length} characters, over EventBridge's default quota of ${eventPatternMaxLength} ` +
+        `(one task definition family per target with isolation per-target): split the targets over more stacks, or use isolation per-stage`,
+    );
+  }
+  return pattern;
+}
+
 /**
  * One rule per kind of failure and kind of task, so that every variable a template uses is present in
  * every event the rule matches. EventBridge's input transformation documents two traps ("Amazon EventBridge input
@@ -72,7 +89,14 @@ const taskWords: Record<TaskKind, { ids: [FailureRule["id"], FailureRule["id"]];
  * https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-errors.html). ECS sends the
  * same task state change events for every task of the cluster, whatever its family ("Amazon ECS task
  * state change events", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_task_events.html),
- * so the family's ARN prefix tells a backup from a drill.
+ * so the family's ARN prefix tells a backup from a drill. A value list is matched when any of its
+ * matchers matches ("the value can be any of the values in the array", "Amazon EventBridge event
+ * patterns"; prefix matching in "Content filtering in Amazon EventBridge event patterns",
+ * https://docs.aws.amazon.com/eventbridge/latest/userguide/content-filtering-with-event-patterns.html),
+ * so one rule covers every backup family. EventBridge refuses a pattern over 2048 characters unless
+ * the account's quota was raised (to at most 4096: "Amazon EventBridge quotas", Event pattern size,
+ * https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html), which bounds how many
+ * per-target families one rule can list: refused here, at synth, with the way out.
  */
 export function taskFailureRules(i: FailureRuleInputs): FailureRule[] {
   const describe = `aws ecs describe-tasks --region ${i.region} --cluster ${i.clusterName} --tasks <task>`;
@@ -80,7 +104,7 @@ export function taskFailureRules(i: FailureRuleInputs): FailureRule[] {
     const words = taskWords[kind];
     const stopped = {
       clusterArn: [i.clusterArn],
-      taskDefinitionArn: [{ prefix: i.taskDefinitionFamilyArnPrefixes[kind] }],
+      taskDefinitionArn: i.taskDefinitionFamilyArnPrefixes[kind].map((prefix) => ({ prefix })),
       lastStatus: ["STOPPED"],
     };
     const envelope = (detail: Record<string, unknown>) => ({ source: ["aws.ecs"], "detail-type": ["ECS Task State Change"], detail: { ...stopped, ...detail } });
@@ -89,7 +113,7 @@ export function taskFailureRules(i: FailureRuleInputs): FailureRule[] {
         id: words.ids[0],
         description: `db-backup ${i.stage}: a ${words.task}'s container exited with a non-zero code (${words.failed})`,
         // Each task has one container (components/taskDefinition.ts), so the exit code that matched is containers[0]'s.
-        pattern: envelope({ containers: { exitCode: [{ "anything-but": 0 }] } }),
+        pattern: sized(envelope({ containers: { exitCode: [{ "anything-but": 0 }] } }), words.task),
         inputPaths: { task: "$.detail.taskArn", exitCode: "$.detail.containers[0].exitCode" },
         inputTemplate: stringTemplate(
           `db-backup ${i.stage}: ${words.task} <task> failed: its container exited with code <exitCode>. ` +
@@ -100,7 +124,7 @@ export function taskFailureRules(i: FailureRuleInputs): FailureRule[] {
       {
         id: words.ids[1],
         description: `db-backup ${i.stage}: a ${words.task} failed to start (${words.noRun})`,
-        pattern: envelope({ stopCode: ["TaskFailedToStart"] }),
+        pattern: sized(envelope({ stopCode: ["TaskFailedToStart"] }), words.task),
         inputPaths: { task: "$.detail.taskArn" },
         inputTemplate: stringTemplate(
           `db-backup ${i.stage}: ${words.task} <task> failed to start (ECS stop code TaskFailedToStart), so ${words.noRun}. ` +

@@ -13,14 +13,25 @@ export const project = "db-backup";
  * its password is the secret config value `<name>-password` (passwordEnv comes from the name), and Neon
  * is given by its endpoint ID (options come from it).
  */
-export interface PostgresTargetConfig extends Omit<PostgresTarget, "passwordEnv" | "options" | "sslmode"> {
+/**
+ * The size of a target's own task, with `isolation: per-target` only; the stage's cpu and memory when
+ * unset (targetTaskSize).
+ */
+export interface TargetTaskSize {
+  /** Fargate CPU units of the target's task. */
+  cpu?: number;
+  /** Fargate memory of the target's task in MiB. */
+  memory?: number;
+}
+
+export interface PostgresTargetConfig extends Omit<PostgresTarget, "passwordEnv" | "options" | "sslmode">, TargetTaskSize {
   /** Neon's endpoint ID (e.g. ep-aged-morning-26453078), sent as libpq `options=endpoint=…` for SNI-less clients. */
   neonEndpoint?: string;
   sslmode?: SslMode;
 }
 
 /** A MongoDB deployment to back up; its connection string is the secret config value `<name>-uri`. */
-export interface MongoTargetConfig {
+export interface MongoTargetConfig extends TargetTaskSize {
   engine: "mongodb";
   name: string;
   database?: string;
@@ -31,6 +42,14 @@ export interface MongoTargetConfig {
 export type TargetConfig = PostgresTargetConfig | MongoTargetConfig;
 
 export type Architecture = "amd64" | "arm64";
+
+/**
+ * How a stage's targets are run: `per-stage`, one task for all of them (one task definition, role and
+ * schedule); `per-target`, a task definition, roles and schedule per target, each holding only its own
+ * target's secret and writing only its own prefix.
+ */
+export const isolationModes = ["per-stage", "per-target"] as const;
+export type Isolation = (typeof isolationModes)[number];
 
 export const objectLockModes = ["GOVERNANCE", "COMPLIANCE"] as const;
 export type ObjectLockMode = (typeof objectLockModes)[number];
@@ -70,6 +89,8 @@ export interface StackConfig {
   ephemeralStorageGiB: number;
   /** CPU architecture of the image and the task. Default amd64. */
   architecture: Architecture;
+  /** One task for the stage's targets, or one per target (cpu and memory per target then). Default per-stage. */
+  isolation: Isolation;
   /** ECS Container Insights on the cluster. Default false. */
   containerInsights: boolean;
   /** An existing bucket to write to; when unset the stack creates one. */
@@ -145,6 +166,42 @@ export function fargateMemoryChoices(cpu: number): number[] {
   }
 }
 
+/**
+ * Refuses a CPU and memory pair Fargate does not run ("Amazon ECS task definition parameters for
+ * Fargate", Task size: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size),
+ * naming the key to fix: the stage's, the verifier's or a target's.
+ */
+function checkFargateSize(cpu: number, memory: number, cpuKey: string, memoryKey: string): void {
+  const allowed = fargateMemoryChoices(cpu);
+  if (allowed.length === 0) throw new ConfigError(cpuKey, `${cpu} is not a Fargate CPU size: use 256, 512, 1024, 2048, 4096, 8192 or 16384`);
+  if (!allowed.includes(memory)) throw new ConfigError(memoryKey, `${memory} MiB does not go with ${cpuKey} ${cpu} on Fargate: use one of ${allowed.join(", ")}`);
+}
+
+/** The size of a target's own task (per-target isolation): its cpu and memory, the stage's where unset. */
+export function targetTaskSize(config: Pick<StackConfig, "cpu" | "memory">, target: TargetConfig): { cpu: number; memory: number } {
+  return { cpu: target.cpu ?? config.cpu, memory: target.memory ?? config.memory };
+}
+
+/**
+ * With per-target isolation each target's task has its own size, checked as a Fargate pair (with the
+ * stage's value for the half it does not set); a target named `drill` is refused, as its task family
+ * would be the verifier's (`<project>-<stage>-drill`). With per-stage isolation a target's size would
+ * be silently ignored, so it is refused.
+ */
+function checkTargetTasks(targets: TargetConfig[], isolation: Isolation, stage: Pick<StackConfig, "cpu" | "memory">): void {
+  targets.forEach((t, i) => {
+    const key = `targets[${i}]`;
+    if (isolation === "per-stage") {
+      const sized = (["cpu", "memory"] as const).find((f) => t[f] !== undefined);
+      if (sized) throw new ConfigError(`${key}.${sized}`, `sizes target ${t.name}'s own task, which only \`isolation: per-target\` gives it: set isolation to per-target, or size the stage's one task with \`${sized}\``);
+      return;
+    }
+    if (t.name === "drill") throw new ConfigError(key, "name 'drill' is the verifier task's family suffix: with isolation per-target each target's task family is <project>-<stage>-<name>; rename the target");
+    const size = targetTaskSize(stage, t);
+    checkFargateSize(size.cpu, size.memory, t.cpu === undefined ? "cpu" : `${key}.cpu`, `${key}.memory`);
+  });
+}
+
 const rateExpression = /^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$/;
 const cronExpression = /^cron\(\s*(\S+\s+){5}\S+\s*\)$/;
 
@@ -218,10 +275,28 @@ function str(obj: Record<string, unknown>, field: string, key: string, optional 
   return value;
 }
 
+/** A target's own task size as given (whole numbers, checked as a Fargate pair once the stage's are known). */
+function parseTargetSize(obj: Record<string, unknown>, key: string): TargetTaskSize {
+  const size: TargetTaskSize = {};
+  for (const field of ["cpu", "memory"] as const) {
+    const raw = obj[field];
+    if (raw === undefined) continue;
+    // A number in YAML, a string when set with `pulumi config set --path targets[0].cpu 1024`.
+    const value = typeof raw === "string" && /^\d+$/.test(raw) ? Number(raw) : raw;
+    if (typeof value !== "number" || !Number.isInteger(value)) throw new ConfigError(`${key}.${field}`, `'${String(raw)}' must be a whole number (Fargate ${field === "cpu" ? "CPU units" : "MiB"})`);
+    size[field] = value;
+  }
+  return size;
+}
+
 function parseTarget(raw: unknown, index: number): TargetConfig {
   const key = `targets[${index}]`;
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError(key, "must be an object with engine and name");
   const obj = raw as Record<string, unknown>;
+  return { ...parseTargetConnection(obj, key), ...parseTargetSize(obj, key) };
+}
+
+function parseTargetConnection(obj: Record<string, unknown>, key: string): TargetConfig {
   const name = str(obj, "name", key)!;
   if (!targetNamePattern.test(name)) {
     throw new ConfigError(key, `name '${name}' must start with a letter and hold only lowercase letters, digits and '-' (at most 31): it names the secret '${name}-password' and the backups' S3 prefix`);
@@ -370,12 +445,16 @@ export function parseStackConfig(source: ConfigSource, stage: string): StackConf
 
   const cpu = integer(source, "cpu", 512, 256, 16384);
   const memory = integer(source, "memory", 1024, 512, 122880);
-  const allowed = fargateMemoryChoices(cpu);
-  if (allowed.length === 0) throw new ConfigError("cpu", `${cpu} is not a Fargate CPU size: use 256, 512, 1024, 2048, 4096, 8192 or 16384`);
-  if (!allowed.includes(memory)) throw new ConfigError("memory", `${memory} MiB does not go with cpu ${cpu} on Fargate: use one of ${allowed.join(", ")}`);
+  checkFargateSize(cpu, memory, "cpu", "memory");
 
   const architecture = source.get("architecture") ?? "amd64";
   if (architecture !== "amd64" && architecture !== "arm64") throw new ConfigError("architecture", `'${architecture}' must be amd64 or arm64`);
+
+  const isolation = source.get("isolation") || "per-stage";
+  if (!isolationModes.includes(isolation as Isolation)) {
+    throw new ConfigError("isolation", `'${isolation}' must be per-stage (one task runs every target) or per-target (one task, with its own secret, role, size and schedule, per target)`);
+  }
+  checkTargetTasks(targets, isolation as Isolation, { cpu, memory });
 
   const bucketName = source.get("bucketName") || undefined;
   if (bucketName !== undefined && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucketName)) throw new ConfigError("bucketName", `'${bucketName}' is not an S3 bucket name`);
@@ -418,9 +497,7 @@ export function parseStackConfig(source: ConfigSource, stage: string): StackConf
   if (drillScheduleError) throw new ConfigError("drillSchedule", drillScheduleError);
   const drillCpu = integer(source, "drillCpu", 1024, 256, 16384);
   const drillMemory = integer(source, "drillMemory", 4096, 512, 122880);
-  const drillAllowed = fargateMemoryChoices(drillCpu);
-  if (drillAllowed.length === 0) throw new ConfigError("drillCpu", `${drillCpu} is not a Fargate CPU size: use 256, 512, 1024, 2048, 4096, 8192 or 16384`);
-  if (!drillAllowed.includes(drillMemory)) throw new ConfigError("drillMemory", `${drillMemory} MiB does not go with drillCpu ${drillCpu} on Fargate: use one of ${drillAllowed.join(", ")}`);
+  checkFargateSize(drillCpu, drillMemory, "drillCpu", "drillMemory");
   return {
     stage,
     targets,
@@ -436,6 +513,7 @@ export function parseStackConfig(source: ConfigSource, stage: string): StackConf
     memory,
     ephemeralStorageGiB: integer(source, "ephemeralStorageGiB", 20, 20, 200),
     architecture,
+    isolation: isolation as Isolation,
     containerInsights: boolean(source, "containerInsights", false),
     bucketName,
     bucketKmsKeyArn,

@@ -68,6 +68,11 @@ export interface TaskRoleInputs {
   stage: string;
   /** The bucket's SSE-KMS key and its Bucket Key setting; absent for SSE-S3. */
   kms?: { keyArn: string; bucketKey: BucketKeySetting };
+  /**
+   * The backup's targets when it is one target's task (isolation per-target): it may then write only
+   * `<stage>/<engine>/<name>/*` of these. Absent: the whole stage's engine prefixes.
+   */
+  targets?: { engine: Engine; name: string }[];
 }
 
 /** The region of a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<id>). */
@@ -78,8 +83,9 @@ export function kmsKeyRegion(keyArn: string): string {
 }
 
 /**
- * The values of aws:s3:arn that S3 puts in the encryption context when it asks KMS for this stage's
- * data keys. Without a Bucket Key it is the object's ARN, with one the bucket's ARN ("Protecting Data
+ * The values of aws:s3:arn that S3 puts in the encryption context when it asks KMS for the data keys of
+ * the objects a role may touch (`objectArns`, ARN patterns: the stage's, or one target's prefix for a
+ * per-target backup). Without a Bucket Key it is the object's ARN, with one the bucket's ARN ("Protecting Data
  * Using Server-Side Encryption with AWS KMS (SSE-KMS)", Encryption context,
  * https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#encryption-context;
  * "Reducing the cost of SSE-KMS with Amazon S3 Bucket Keys", changes to note before enabling,
@@ -90,12 +96,13 @@ export function kmsKeyRegion(keyArn: string): string {
  * can do: kms:ViaService keeps every use of the key inside S3, and S3 only asks KMS for the requests the
  * role may make (the backup's PutObject under its engines' prefixes, the verifier's reads of its stage and
  * writes of drill records); the bucket's ARN is the only context S3 sends with a Bucket Key, whoever asks.
+ * So with a Bucket Key a per-target backup's key grant is no narrower than its stage's: its S3 statement
+ * alone keeps it to its prefix.
  */
-export function s3EncryptionContexts(bucketArn: string, stage: string, bucketKey: BucketKeySetting): string[] {
-  const objects = `${bucketArn}/${stage}/*`;
+export function s3EncryptionContexts(bucketArn: string, objectArns: string[], bucketKey: BucketKeySetting): string[] {
   if (bucketKey === "enabled") return [bucketArn];
-  if (bucketKey === "disabled") return [objects];
-  return [bucketArn, objects];
+  if (bucketKey === "disabled") return objectArns;
+  return [bucketArn, ...objectArns];
 }
 
 /**
@@ -117,7 +124,7 @@ export const drillsPrefix = "drills";
  * and only with the encryption context S3 sends for this stage's objects (s3EncryptionContexts). S3 asks
  * KMS only for requests the role's S3 statements allow, so those decide what is read or written.
  */
-function encryptThroughS3(i: TaskRoleInputs, actions: string[]): Statement[] {
+function encryptThroughS3(i: TaskRoleInputs, actions: string[], objectArns = [`${i.bucketArn}/${i.stage}/*`]): Statement[] {
   if (!i.kms) return [];
   return [{
     Sid: "EncryptThroughS3",
@@ -126,7 +133,7 @@ function encryptThroughS3(i: TaskRoleInputs, actions: string[]): Statement[] {
     Resource: i.kms.keyArn,
     Condition: {
       StringEquals: { "kms:ViaService": `s3.${kmsKeyRegion(i.kms.keyArn)}.amazonaws.com` },
-      StringLike: { "kms:EncryptionContext:aws:s3:arn": s3EncryptionContexts(i.bucketArn, i.stage, i.kms.bucketKey) },
+      StringLike: { "kms:EncryptionContext:aws:s3:arn": s3EncryptionContexts(i.bucketArn, objectArns, i.kms.bucketKey) },
     },
   }];
 }
@@ -136,16 +143,16 @@ function encryptThroughS3(i: TaskRoleInputs, actions: string[]): Statement[] {
  * multipart uploads it started. No read, no delete, no list, no other prefix (the verifier's drill
  * records under `<stage>/drills/` included: a backup cannot forge a proof of its own restore), no other
  * bucket. Multipart uploads to an SSE-KMS bucket need Decrypt too (S3 reads the data key back to join parts).
+ * A per-target backup's role (`targets`) writes only its targets' own prefixes, and its key grant without
+ * a Bucket Key takes only their objects' encryption context.
  */
 export function taskRolePolicy(i: TaskRoleInputs): PolicyDocument {
+  const writable = i.targets
+    ? i.targets.map((t) => `${i.bucketArn}/${i.stage}/${enginePrefixes[t.engine]}/${t.name}/*`)
+    : Object.values(enginePrefixes).map((engine) => `${i.bucketArn}/${i.stage}/${engine}/*`);
   return doc(
-    {
-      Sid: "WriteOwnStageBackups",
-      Effect: "Allow",
-      Action: ["s3:PutObject", "s3:AbortMultipartUpload"],
-      Resource: Object.values(enginePrefixes).map((engine) => `${i.bucketArn}/${i.stage}/${engine}/*`),
-    },
-    ...encryptThroughS3(i, ["kms:GenerateDataKey", "kms:Decrypt"]),
+    { Sid: i.targets ? "WriteOwnTargetBackups" : "WriteOwnStageBackups", Effect: "Allow", Action: ["s3:PutObject", "s3:AbortMultipartUpload"], Resource: writable },
+    ...encryptThroughS3(i, ["kms:GenerateDataKey", "kms:Decrypt"], i.targets ? writable : undefined),
   );
 }
 

@@ -11,14 +11,16 @@ import {
   bucketPolicy,
   type BucketKeySetting,
   executionRolePolicy,
+  type PolicyDocument,
   schedulerRolePolicy,
+  type TaskRoleInputs,
   taskRolePolicy,
   verifierRolePolicy,
 } from "./policies";
 import { dashboardBody, dashboardUrl } from "./dashboard";
-import { buildContainerDefinitions, buildDrillContainerDefinitions, fargateTaskShape, runTaskCommand } from "./taskDefinition";
+import { backupUnits, buildContainerDefinitions, buildDrillContainerDefinitions, fargateTaskShape, runTaskCommand, type BackupUnit } from "./taskDefinition";
 
-/** One scheduled task family: the backup's or the restore drill's. */
+/** One scheduled task family: the backup's (the stage's, or one target's) or the restore drill's. */
 interface ScheduledTask {
   /** Prefix of the schedule's and its scheduler role's resource names. */
   id: string;
@@ -46,7 +48,8 @@ export interface ScheduledBackupArgs {
 /**
  * One stage's scheduled backup: the image in ECR, an ECS cluster and Fargate task definition, its
  * secrets in SSM Parameter Store, the log group, least-privilege roles, an EventBridge Scheduler
- * schedule with retries and a dead-letter queue, the backup bucket, and alerts for every failure; and
+ * schedule with retries and a dead-letter queue, the backup bucket, and alerts for every failure (with
+ * `isolation: per-target`, the task definition, its roles and its schedule once per target); and
  * beside it the verifier: a task definition of the same image that restores the latest backups for real
  * (`drill`), with its own roles and schedule.
  */
@@ -55,18 +58,23 @@ export class ScheduledBackup extends pulumi.ComponentResource {
   public readonly bucketName: pulumi.Output<string>;
   /** Name of the ECS cluster the task runs on. */
   public readonly clusterName: pulumi.Output<string>;
-  /** ARN of the current task definition revision. */
-  public readonly taskDefinitionArn: pulumi.Output<string>;
+  /** ARN of the current backup task definition revision; with per-target isolation, undefined (see targetTasks). */
+  public readonly taskDefinitionArn: pulumi.Output<string | undefined>;
   /** Name of the CloudWatch log group of the task. */
   public readonly logGroupName: pulumi.Output<string>;
-  /** Name of the EventBridge Scheduler schedule. */
-  public readonly scheduleName: pulumi.Output<string>;
+  /** Name of the backup's EventBridge Scheduler schedule; with per-target isolation, undefined (see targetTasks). */
+  public readonly scheduleName: pulumi.Output<string | undefined>;
   /** The image the task runs, pinned by digest. */
   public readonly imageRef: pulumi.Output<string>;
   /** ARN of the SNS topic that receives failure alerts. */
   public readonly alertTopicArn: pulumi.Output<string>;
-  /** A ready `aws ecs run-task …` command that starts a backup now, with the schedule's network settings. */
+  /**
+   * A ready `aws ecs run-task …` command that starts a backup of the stage now, with the schedule's
+   * network settings; with per-target isolation one such command per line, one per target's task.
+   */
   public readonly runTaskCommand: pulumi.Output<string>;
+  /** With per-target isolation, per target name: its task definition ARN, schedule name and run-task command. Empty per-stage. */
+  public readonly targetTasks: pulumi.Output<Record<string, { taskDefinitionArn: string; scheduleName: string; runTaskCommand: string }>>;
   /** ARN of the current revision of the verifier's (restore drill) task definition. */
   public readonly drillTaskDefinitionArn: pulumi.Output<string>;
   /** Name of the EventBridge Scheduler schedule of the restore drills. */
@@ -221,17 +229,15 @@ export class ScheduledBackup extends pulumi.ComponentResource {
       }, parent);
       return role;
     };
-    const s3Role = (id: string, description: string, policy: typeof taskRolePolicy) => {
+    const s3Role = (id: string, description: string, policy: (i: TaskRoleInputs) => PolicyDocument, targets?: TargetConfig[]) => {
       const role = new aws.iam.Role(id, { description, assumeRolePolicy: trustedBy("ecs-tasks.amazonaws.com"), tags }, parent);
       new aws.iam.RolePolicy(id, {
         role: role.id,
         policy: pulumi.jsonStringify(pulumi.all([bucketArn, kmsKeyArn]).apply(([arn, key]) =>
-          policy({ bucketArn: arn, stage: cfg.stage, kms: key ? { keyArn: key, bucketKey } : undefined }))),
+          policy({ bucketArn: arn, stage: cfg.stage, kms: key ? { keyArn: key, bucketKey } : undefined, targets: targets?.map((t) => ({ engine: t.engine, name: t.name })) }))),
       }, parent);
       return role;
     };
-    const backupExecutionRole = executionRole(`${name}-execution`, `db-backup ${cfg.stage}: lets ECS pull the image, write logs and read the task's secrets`, parameters.map((p) => p.arn));
-    const taskRole = s3Role(`${name}-task`, `db-backup ${cfg.stage}: lets the backup write new objects under ${cfg.stage}/<engine>/ and nothing else`, taskRolePolicy);
     const drillExecutionRole = executionRole(
       `${name}-drill-execution`,
       `db-backup ${cfg.stage}: lets ECS pull the image and write the restore drill's logs${drillIdentity ? " and read its age identity" : " (no secrets)"}`,
@@ -239,17 +245,34 @@ export class ScheduledBackup extends pulumi.ComponentResource {
     );
     const drillRole = s3Role(`${name}-drill`, `db-backup ${cfg.stage}: lets the restore drill list and read ${cfg.stage}/ and write under ${cfg.stage}/drills/, nothing else`, verifierRolePolicy);
 
-    // Task definitions: the backup, and the verifier (the restore drill), sized for a restore.
-    const family = name;
-    const taskDefinition = new aws.ecs.TaskDefinition(`${name}-task`, {
-      family,
-      ...fargateTaskShape(cfg),
-      executionRoleArn: backupExecutionRole.arn,
-      taskRoleArn: taskRole.arn,
-      containerDefinitions: pulumi.jsonStringify(pulumi.all([this.imageRef, bucketName, region, logGroup.name, secretArns])
-        .apply(([imageRef, bucket, reg, group, arns]) => buildContainerDefinitions({ config: cfg, image: imageRef, bucket, region: reg, logGroup: group, secretArns: arns }))),
-      tags,
-    }, parent);
+    // The backup tasks, one path for both isolation modes: the stage's one task (per-stage), or one per
+    // target (per-target), each with its own execution role (its targets' parameters only), task role
+    // (its targets' prefixes only), size and task definition family.
+    const backupTask = (unit: BackupUnit) => {
+      const t = unit.target;
+      const id = t ? `${name}-${t.name}` : name;
+      const executionRoleOfTask = executionRole(
+        `${id}-execution`,
+        `db-backup ${cfg.stage}: lets ECS pull the image, write logs and read ${t ? `the secret of target ${t.name}` : "the task's secrets"}`,
+        unit.config.targets.map((u) => parameters[cfg.targets.indexOf(u)].arn),
+      );
+      const taskRoleOfTask = t
+        ? s3Role(`${id}-task`, `db-backup ${cfg.stage}: lets the backup of ${t.name} write new objects under ${cfg.stage}/${t.engine}/${t.name}/ and nothing else`, taskRolePolicy, [t])
+        : s3Role(`${id}-task`, `db-backup ${cfg.stage}: lets the backup write new objects under ${cfg.stage}/<engine>/ and nothing else`, taskRolePolicy);
+      const taskDefinition = new aws.ecs.TaskDefinition(`${id}-task`, {
+        family: id,
+        ...fargateTaskShape(unit.config),
+        executionRoleArn: executionRoleOfTask.arn,
+        taskRoleArn: taskRoleOfTask.arn,
+        containerDefinitions: pulumi.jsonStringify(pulumi.all([this.imageRef, bucketName, region, logGroup.name, secretArns])
+          .apply(([imageRef, bucket, reg, group, arns]) => buildContainerDefinitions({ config: unit.config, image: imageRef, bucket, region: reg, logGroup: group, secretArns: arns }))),
+        tags,
+      }, parent);
+      return { target: t, id, family: id, taskDefinition, executionRole: executionRoleOfTask, taskRole: taskRoleOfTask };
+    };
+    const backups = backupUnits(cfg).map(backupTask);
+
+    // The verifier (the restore drill): one task per stage, sized for a restore.
     const drillFamily = `${name}-drill`;
     const drillTaskDefinition = new aws.ecs.TaskDefinition(`${name}-drill`, {
       family: drillFamily,
@@ -313,10 +336,10 @@ export class ScheduledBackup extends pulumi.ComponentResource {
         },
       }, parent);
     };
-    const schedule = scheduleTask({
-      id: name, what: "backup task", expression: cfg.schedule, enabled: cfg.scheduleEnabled,
-      family, taskDefinition, executionRole: backupExecutionRole, taskRole,
-    });
+    // Each backup task has its own schedule (and scheduler role), all on the stage's expression.
+    const schedules = backups.map((b) => scheduleTask({
+      ...b, what: b.target ? `backup task of ${b.target.name}` : "backup task", expression: cfg.schedule, enabled: cfg.scheduleEnabled,
+    }));
     const drillSchedule = scheduleTask({
       id: `${name}-drill`, what: "restore drill task", expression: cfg.drillSchedule, enabled: cfg.drillEnabled,
       family: drillFamily, taskDefinition: drillTaskDefinition, executionRole: drillExecutionRole, taskRole: drillRole,
@@ -330,8 +353,8 @@ export class ScheduledBackup extends pulumi.ComponentResource {
         clusterArn,
         clusterName,
         taskDefinitionFamilyArnPrefixes: {
-          backup: `arn:${part}:ecs:${reg}:${account}:task-definition/${family}:`,
-          drill: `arn:${part}:ecs:${reg}:${account}:task-definition/${drillFamily}:`,
+          backup: backups.map((b) => `arn:${part}:ecs:${reg}:${account}:task-definition/${b.family}:`),
+          drill: [`arn:${part}:ecs:${reg}:${account}:task-definition/${drillFamily}:`],
         },
         region: reg,
         logGroupName,
@@ -425,13 +448,19 @@ export class ScheduledBackup extends pulumi.ComponentResource {
     this.dashboardUrl = pulumi.all([region, dashboard.dashboardName]).apply(([reg, dashboardName]) => dashboardUrl(reg, dashboardName));
 
     this.clusterName = cluster.name;
-    this.taskDefinitionArn = taskDefinition.arn;
+    const perStage = cfg.isolation === "per-stage";
+    this.taskDefinitionArn = perStage ? backups[0].taskDefinition.arn : pulumi.output(undefined);
     this.logGroupName = logGroup.name;
-    this.scheduleName = schedule.name;
+    this.scheduleName = perStage ? schedules[0].name : pulumi.output(undefined);
     this.alertTopicArn = alerts.arn;
     const runNow = (td: aws.ecs.TaskDefinition) => pulumi.all([region, cluster.name, td.arn, subnetIds, securityGroup.id])
       .apply(([reg, clusterName, taskDefinitionArn, subnets, group]) => runTaskCommand({ region: reg, cluster: clusterName, taskDefinitionArn, subnets, securityGroup: group, assignPublicIp: cfg.assignPublicIp }));
-    this.runTaskCommand = runNow(taskDefinition);
+    const commands = backups.map((b) => runNow(b.taskDefinition));
+    this.runTaskCommand = pulumi.all(commands).apply((lines) => lines.join("\n"));
+    this.targetTasks = perStage
+      ? pulumi.output<Record<string, { taskDefinitionArn: string; scheduleName: string; runTaskCommand: string }>>({})
+      : pulumi.all(backups.map((b, i) => pulumi.all([b.taskDefinition.arn, schedules[i].name, commands[i]])))
+          .apply((all) => Object.fromEntries(all.map(([taskDefinitionArn, scheduleName, runTaskCommand], i) => [backups[i].target!.name, { taskDefinitionArn, scheduleName, runTaskCommand }])));
     this.drillTaskDefinitionArn = drillTaskDefinition.arn;
     this.drillScheduleName = drillSchedule.name;
     this.drillRunTaskCommand = runNow(drillTaskDefinition);
@@ -445,6 +474,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
       imageRef: this.imageRef,
       alertTopicArn: this.alertTopicArn,
       runTaskCommand: this.runTaskCommand,
+      targetTasks: this.targetTasks,
       drillTaskDefinitionArn: this.drillTaskDefinitionArn,
       drillScheduleName: this.drillScheduleName,
       drillRunTaskCommand: this.drillRunTaskCommand,

@@ -4,7 +4,7 @@
  */
 
 import { ageIdentitySecretEnv, secretEnvName, type DrillEnvironment, type StackEnvironment, type Target } from "../image/src/contract";
-import type { StackConfig, TargetConfig } from "./config";
+import { targetTaskSize, type StackConfig, type TargetConfig } from "./config";
 
 /**
  * The runner's target list: connection settings, and the names (not values) of the variables holding
@@ -142,6 +142,23 @@ export function buildDrillContainerDefinitions(i: DrillContainerInputs): Record<
   const environment: DrillEnvironment = { ...stackEnvironment(i), DRILL_MAX_ROW_LOSS_PERCENT: String(i.config.drillMaxRowLossPercent) };
   const secrets = i.identityArn ? [{ name: ageIdentitySecretEnv, valueFrom: i.identityArn }] : [];
   return [runnerContainer(i, { name: drillContainerName, command: ["drill"], environment, secrets, streamPrefix: `${i.config.stage}-drill` })];
+}
+
+/**
+ * One backup task of a stage: its own task definition, roles and schedule. With isolation per-stage the
+ * stage has one, running every target; with per-target one per target, which sees only that target (its
+ * secret, its BACKUP_TARGETS entry, its prefix) and has that target's size.
+ */
+export interface BackupUnit {
+  /** The one target of a per-target task; absent for the stage's task. */
+  target?: TargetConfig;
+  /** The stage's configuration as this task sees it: only its targets, and its own cpu and memory. */
+  config: StackConfig;
+}
+
+export function backupUnits(config: StackConfig): BackupUnit[] {
+  if (config.isolation === "per-stage") return [{ config }];
+  return config.targets.map((target) => ({ target, config: { ...config, targets: [target], ...targetTaskSize(config, target) } }));
 }
 
 /** A task's size and platform: what differs between the backup and the verifier task besides the container. */

@@ -103,6 +103,18 @@ describe("README config table", () => {
   });
 });
 
+describe("README config table, a target's own task size", () => {
+  it("names the size fields the schema keeps on a target with isolation per-target", () => {
+    const targetsRow = tableAfterHeader(text, "| key | default | meaning |").find((row) => codeSpans(row.cells[0]).includes("targets"))!.cells[2];
+    const target = { name: "main", engine: "mongodb", cpu: 1024, memory: 4096 };
+    const parsed = parseStackConfig({ get: (key) => ({ targets: JSON.stringify([target]), schedule: "rate(1 hour)", isolation: "per-target" })[key] }, "dev").targets[0] as unknown as Record<string, unknown>;
+    const sizeFields = Object.keys(parsed).filter((field) => !(field in { name: 1, engine: 1 }) && parsed[field] !== undefined);
+    expect(sizeFields).toEqual(["cpu", "memory"]);
+    expect(sizeFields.filter((field) => !codeSpans(targetsRow).includes(field)).map((field) => `the targets row does not name \`${field}\``)).toEqual([]);
+    expect(targetsRow).toContain("`isolation: per-target`");
+  });
+});
+
 describe("README runner variable table", () => {
   const rows = tableAfterHeader(text, "| variable | meaning |");
   const documented = new Set(rows.flatMap((row) => codeSpans(row.cells[0]).map((span) => /^[A-Z][A-Z0-9_]*/.exec(span)?.[0]).filter((v): v is string => !!v)));

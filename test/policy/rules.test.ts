@@ -159,21 +159,27 @@ describe.each(stacks)("the synth graph of stack %s", (stack) => {
     }
   });
 
-  it("checks both task definitions, both schedules and every role policy: a flaw in the verifier's is refused", () => {
+  it("checks every task definition, schedule and role policy (one backup set per target with isolation per-target): a flaw in any is refused", () => {
     const of = (type: string) => graph.resources.filter((r) => r.type === type).map((r) => r.name).sort();
-    expect(of("aws:ecs/taskDefinition:TaskDefinition")).toEqual([`db-backup-${stack}-drill`, `db-backup-${stack}-task`]);
-    expect(of("aws:scheduler/schedule:Schedule")).toEqual([`db-backup-${stack}-drill-schedule`, `db-backup-${stack}-schedule`]);
-    expect(of("aws:iam/rolePolicy:RolePolicy")).toEqual(["-drill", "-drill-execution", "-drill-scheduler", "-execution", "-scheduler", "-task"].map((n) => `db-backup-${stack}${n}`).sort());
-    const drill = graph.resources.find((r) => r.name === `db-backup-${stack}-drill` && r.type === "aws:ecs/taskDefinition:TaskDefinition")!;
-    const [container] = JSON.parse(drill.inputs.containerDefinitions as string);
-    const flawed = (change: object): ResourceLike => ({ type: drill.type, name: drill.name, props: { ...drill.inputs, containerDefinitions: JSON.stringify([{ ...container, ...change }]) } });
-    expect(rules.taskContainersHardened.check(flawed({ readonlyRootFilesystem: false }))).toHaveLength(1);
-    expect(rules.taskContainersHardened.check(flawed({ user: undefined }))).toHaveLength(1);
-    expect(rules.noSecretsInTaskEnvironment.check(flawed({ environment: [...container.environment, { name: "PG_PASSWORD_APP", value: "hunter2" }] }))).toHaveLength(1);
-    expect(rules.imagesPinnedByDigest.check(flawed({ image: "repo:latest" }))).toHaveLength(1);
-    const role = graph.resources.find((r) => r.name === `db-backup-${stack}-drill` && r.type === "aws:iam/rolePolicy:RolePolicy")!;
-    const policy = JSON.parse(role.inputs.policy as string);
-    const widened = { ...policy, Statement: [...policy.Statement, { Sid: "X", Effect: "Allow", Action: "s3:DeleteObject", Resource: "arn:aws:s3:::b/*" }] };
-    expect(rules.noBackupDeletion.check({ type: role.type, name: role.name, props: { policy: JSON.stringify(widened) } })).toHaveLength(1);
+    const file = readStackFile(stack);
+    const backups = file["db-backup:isolation"] === "per-target" ? (JSON.parse(file["db-backup:targets"]) as { name: string }[]).map((t) => `-${t.name}`) : [""];
+    const named = (suffixes: string[]) => suffixes.map((n) => `db-backup-${stack}${n}`).sort();
+    expect(of("aws:ecs/taskDefinition:TaskDefinition")).toEqual(named(["-drill", ...backups.map((b) => `${b}-task`)]));
+    expect(of("aws:scheduler/schedule:Schedule")).toEqual(named(["-drill-schedule", ...backups.map((b) => `${b}-schedule`)]));
+    expect(of("aws:iam/rolePolicy:RolePolicy")).toEqual(named(["-drill", "-drill-execution", "-drill-scheduler", ...backups.flatMap((b) => ["-execution", "-scheduler", "-task"].map((n) => `${b}${n}`))]));
+    for (const td of graph.resources.filter((r) => r.type === "aws:ecs/taskDefinition:TaskDefinition")) {
+      const [container] = JSON.parse(td.inputs.containerDefinitions as string);
+      const flawed = (change: object): ResourceLike => ({ type: td.type, name: td.name, props: { ...td.inputs, containerDefinitions: JSON.stringify([{ ...container, ...change }]) } });
+      expect(rules.taskContainersHardened.check(flawed({}))).toHaveLength(0);
+      expect(rules.taskContainersHardened.check(flawed({ readonlyRootFilesystem: false }))).toHaveLength(1);
+      expect(rules.taskContainersHardened.check(flawed({ user: undefined }))).toHaveLength(1);
+      expect(rules.noSecretsInTaskEnvironment.check(flawed({ environment: [...container.environment, { name: "PG_PASSWORD_APP", value: "hunter2" }] }))).toHaveLength(1);
+      expect(rules.imagesPinnedByDigest.check(flawed({ image: "repo:latest" }))).toHaveLength(1);
+    }
+    for (const role of graph.resources.filter((r) => r.type === "aws:iam/rolePolicy:RolePolicy")) {
+      const policy = JSON.parse(role.inputs.policy as string);
+      const widened = { ...policy, Statement: [...policy.Statement, { Sid: "X", Effect: "Allow", Action: "s3:DeleteObject", Resource: "arn:aws:s3:::b/*" }] };
+      expect(rules.noBackupDeletion.check({ type: role.type, name: role.name, props: { policy: JSON.stringify(widened) } })).toHaveLength(1);
+    }
   });
 });

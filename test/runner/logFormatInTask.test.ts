@@ -11,7 +11,7 @@
  */
 
 import { readableOutput } from "../../image/src/cli";
-import { committedStacks } from "../../scripts/lib/stackFiles";
+import { committedStacks, readStackFile } from "../../scripts/lib/stackFiles";
 import type { SynthResult } from "../../scripts/lib/synth";
 
 async function synth(stack: string): Promise<SynthResult> {
@@ -23,7 +23,10 @@ async function synth(stack: string): Promise<SynthResult> {
 it.each(committedStacks())("stack %s: the runner's containers (backup and restore drill) get no terminal, so they log JSON", async (stack) => {
   const graph = await synth(stack);
   const taskDefinitions = graph.resources.filter((r) => r.type === "aws:ecs/taskDefinition:TaskDefinition");
-  expect(taskDefinitions.map((t) => t.name).sort()).toEqual([`db-backup-${stack}-drill`, `db-backup-${stack}-task`]);
+  // The verifier's and the backup's: the stage's one, or one per target (isolation per-target).
+  const file = readStackFile(stack);
+  const backups = file["db-backup:isolation"] === "per-target" ? (JSON.parse(file["db-backup:targets"]) as { name: string }[]).map((t) => `db-backup-${stack}-${t.name}-task`) : [`db-backup-${stack}-task`];
+  expect(taskDefinitions.map((t) => t.name).sort()).toEqual([`db-backup-${stack}-drill`, ...backups].sort());
   for (const taskDefinition of taskDefinitions) {
     const [container] = JSON.parse(taskDefinition.inputs.containerDefinitions as string) as Record<string, unknown>[];
     expect(container.logConfiguration).toMatchObject({ logDriver: "awslogs" });

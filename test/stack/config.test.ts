@@ -1,4 +1,4 @@
-import { parseStackConfig, scheduleProblem, secretKeyOf, type ConfigSource } from "../../components/config";
+import { parseStackConfig, scheduleProblem, secretKeyOf, targetTaskSize, type ConfigSource } from "../../components/config";
 import { runnerTargets } from "../../components/taskDefinition";
 import { parseTargets } from "../../image/src/settings";
 
@@ -30,6 +30,7 @@ it("applies the documented defaults", () => {
     memory: 1024,
     ephemeralStorageGiB: 20,
     architecture: "amd64",
+    isolation: "per-stage",
     containerInsights: false,
     kmsEncryption: false,
     staleAfterHours: 26,
@@ -128,6 +129,14 @@ it.each([
   [{ drillCpu: "1024", drillMemory: "1024" }, "db-backup:drillMemory: 1024 MiB does not go with drillCpu 1024 on Fargate"],
   [{ drillEphemeralStorageGiB: "20" }, "db-backup:drillEphemeralStorageGiB: '20' must be a whole number from 21 to 200"],
   [{ drillMaxRowLossPercent: "101" }, "db-backup:drillMaxRowLossPercent: '101' must be a whole number from 0 to 100"],
+  [{ isolation: "per-database" }, "db-backup:isolation: 'per-database' must be per-stage (one task runs every target) or per-target"],
+  [{ targets: '[{"name":"a","engine":"mongodb","cpu":1024}]' }, "db-backup:targets[0].cpu: sizes target a's own task, which only `isolation: per-target` gives it"],
+  [{ targets: '[{"name":"a","engine":"mongodb","memory":"big"}]', isolation: "per-target" }, "db-backup:targets[0].memory: 'big' must be a whole number"],
+  [{ targets: '[{"name":"a","engine":"mongodb"},{"name":"b","engine":"mongodb","cpu":300}]', isolation: "per-target" }, "db-backup:targets[1].cpu: 300 is not a Fargate CPU size"],
+  [{ targets: '[{"name":"a","engine":"mongodb","cpu":2048,"memory":1024}]', isolation: "per-target" }, "db-backup:targets[0].memory: 1024 MiB does not go with targets[0].cpu 2048 on Fargate: use one of 4096,"],
+  // The stage's cpu (512) with the target's memory: the key to fix is the target's memory.
+  [{ targets: '[{"name":"a","engine":"mongodb","memory":8192}]', isolation: "per-target" }, "db-backup:targets[0].memory: 8192 MiB does not go with cpu 512 on Fargate"],
+  [{ targets: '[{"name":"drill","engine":"mongodb"}]', isolation: "per-target" }, "db-backup:targets[0]: name 'drill' is the verifier task's family suffix"],
   [{ vpcId: "vpc-1" }, "db-backup:subnetIds: vpcId and subnetIds go together"],
   [{ vpcId: "vpc-1", subnetIds: '["sn-1"]' }, "db-backup:subnetIds: must be a list of subnet IDs"],
 ])("refuses %j", (over, message) => {
@@ -143,4 +152,17 @@ it("reads encryptionRecipients as a list of age public keys, or one key, without
   expect(parseStackConfig(source({ encryptionRecipients: JSON.stringify([key, key]) }), "dev").encryptionRecipients).toEqual([key]);
   expect(parseStackConfig(source({ encryptionRecipients: key }), "dev").encryptionRecipients).toEqual([key]);
   expect(parseStackConfig(source(), "dev").encryptionRecipients).toBeUndefined();
+});
+
+it("sizes each target's own task with per-target isolation: its cpu and memory, the stage's where unset", () => {
+  const targets = JSON.stringify([
+    { name: "big", engine: "mongodb", cpu: 2048, memory: "8192" },
+    { name: "small", engine: "mongodb", memory: 2048 },
+    { name: "plain", engine: "mongodb" },
+  ]);
+  const c = parseStackConfig(source({ targets, isolation: "per-target", cpu: "512", memory: "1024" }), "dev");
+  expect(c.isolation).toBe("per-target");
+  expect(c.targets.map((t) => targetTaskSize(c, t))).toEqual([{ cpu: 2048, memory: 8192 }, { cpu: 512, memory: 2048 }, { cpu: 512, memory: 1024 }]);
+  // The size is the stack's, not the runner's: BACKUP_TARGETS does not carry it.
+  expect(JSON.stringify(runnerTargets(c.targets))).not.toMatch(/cpu|memory/);
 });

@@ -22,13 +22,19 @@ describe.each(committedStacks())("stack %s's container, read by the runner", (st
   }, 60000);
 
   it("gives back the stack file's targets, with the secrets where the stack names them", () => {
-    const taskDefinition = graph.resources.find((r) => r.type === "aws:ecs/taskDefinition:TaskDefinition" && r.name === `db-backup-${stack}-task`)!;
-    const [container] = JSON.parse(taskDefinition.inputs.containerDefinitions as string);
-    const environment = Object.fromEntries((container.environment as { name: string; value: string }[]).map((e) => [e.name, e.value]));
-    // ECS sets each secret from its SSM parameter under secrets[].name; a dummy stands in for the value.
-    const secrets = Object.fromEntries((container.secrets as { name: string }[]).map((s) => [s.name, `dummy-${s.name}`]));
-
-    const settings = parseSettings({ ...environment, ...secrets });
+    // The backup's task definitions: the stage's one, or one per target (isolation per-target), in the file's order.
+    const taskDefinitions = graph.resources.filter((r) => r.type === "aws:ecs/taskDefinition:TaskDefinition" && r.name !== `db-backup-${stack}-drill`);
+    const read = taskDefinitions.map((taskDefinition) => {
+      const [container] = JSON.parse(taskDefinition.inputs.containerDefinitions as string);
+      const environment = Object.fromEntries((container.environment as { name: string; value: string }[]).map((e) => [e.name, e.value]));
+      // ECS sets each secret from its SSM parameter under secrets[].name; a dummy stands in for the value.
+      const secrets = Object.fromEntries((container.secrets as { name: string }[]).map((s) => [s.name, `dummy-${s.name}`]));
+      const settings = parseSettings({ ...environment, ...secrets });
+      // Each container holds exactly the secrets of its own targets.
+      expect(Object.keys(secrets).sort()).toEqual(settings.targets.map((t) => (t.engine === "postgres" ? t.passwordEnv : t.uriEnv)).sort());
+      return settings;
+    });
+    const settings = { ...read[0], targets: read.flatMap((r) => r.targets) };
 
     // Expected from the stack file and the documented conventions, not from the code that wrote the environment.
     const file = readStackFile(stack);
@@ -54,8 +60,7 @@ describe.each(committedStacks())("stack %s's container, read by the runner", (st
           : { engine: "mongodb", name: t.name, uriEnv: `MONGO_URI_${String(t.name).toUpperCase().replace(/-/g, "_")}`, database: t.database, pointInTime: t.pointInTime },
       ),
     );
-    expect(Object.keys(secrets).sort()).toEqual(settings.targets.map((t) => (t.engine === "postgres" ? t.passwordEnv : t.uriEnv)).sort());
-    expect(settings).toMatchObject({
+    for (const r of read) expect(r).toMatchObject({
       stage: stack,
       s3: { bucket: graph.outputs.bucketName, region: file["aws:region"] },
       timeZone: file["db-backup:scheduleTimezone"] ?? "UTC",

@@ -16,7 +16,7 @@ const rules = taskFailureRules({
   stage: "prod",
   clusterArn,
   clusterName: "db-backup-prod-cluster-4f1c2d0",
-  taskDefinitionFamilyArnPrefixes: { backup: familyPrefix(family), drill: familyPrefix(drillFamily) },
+  taskDefinitionFamilyArnPrefixes: { backup: [familyPrefix(family)], drill: [familyPrefix(drillFamily)] },
   region: "ap-southeast-1",
   logGroupName: "db-backup-prod-logs-6e2a7b1",
 });
@@ -107,4 +107,34 @@ it("the single alert before this fix: an empty exit code for a task that never s
   expect(pull.missing).toEqual(["exitCode"]);
   expect(pull.output).toContain("(TaskFailedToStart, exit code ): CannotPullContainerError");
   expect(() => JSON.parse(pull.output)).toThrow();
+});
+
+describe("with one backup task family per target (isolation per-target)", () => {
+  const targetFamilies = ["db-backup-prod-app", "db-backup-prod-events"];
+  const perTarget = taskFailureRules({
+    stage: "prod",
+    clusterArn,
+    clusterName: "db-backup-prod-cluster-4f1c2d0",
+    taskDefinitionFamilyArnPrefixes: { backup: targetFamilies.map(familyPrefix), drill: [familyPrefix(drillFamily)] },
+    region: "ap-southeast-1",
+    logGroupName: "db-backup-prod-logs-6e2a7b1",
+  });
+  const firedPerTarget = (e: ReturnType<typeof event>) => perTarget.filter((r) => patternMatches(r.pattern as never, e)).map((r) => r.id);
+
+  it.each(targetFamilies)("a failed or unstarted task of family %s fires the backup's rules, not the drill's", (f) => {
+    expect(firedPerTarget(event("target-failed", `${familyPrefix(f)}2`))).toEqual(["task-failed"]);
+    expect(firedPerTarget(event("secrets-failed", `${familyPrefix(f)}2`))).toEqual(["task-not-started"]);
+    expect(firedPerTarget(event("succeeded", `${familyPrefix(f)}2`))).toEqual([]);
+  });
+
+  it("still tells the drill apart, and ignores a family that only starts like a target's", () => {
+    expect(firedPerTarget(drillEvent("target-failed"))).toEqual(["drill-failed"]);
+    for (const other of ["db-backup-prod", "db-backup-prod-appx", "db-backup-prod-ap"]) expect(firedPerTarget(event("target-failed", `${familyPrefix(other)}1`))).toEqual([]);
+  });
+
+  it("refuses, naming the way out, a stage with more families than fit in EventBridge's default pattern size", () => {
+    const many = Array.from({ length: 40 }, (_, i) => familyPrefix(`db-backup-prod-target-${i}`));
+    expect(() => taskFailureRules({ stage: "prod", clusterArn, clusterName: "c", taskDefinitionFamilyArnPrefixes: { backup: many, drill: [familyPrefix(drillFamily)] }, region: "ap-southeast-1", logGroupName: "g" }))
+      .toThrow(/event pattern of \d+ characters, over EventBridge's default quota of 2048.*split the targets over more stacks, or use isolation per-stage/);
+  });
 });

@@ -66,9 +66,9 @@ describe.each([
 });
 
 it("names the contexts S3 sends for each setting", () => {
-  expect(s3EncryptionContexts(bucketArn, "prod", "enabled")).toEqual([bucketArn]);
-  expect(s3EncryptionContexts(bucketArn, "prod", "disabled")).toEqual([`${bucketArn}/prod/*`]);
-  expect(s3EncryptionContexts(bucketArn, "prod", "unknown")).toEqual([bucketArn, `${bucketArn}/prod/*`]);
+  expect(s3EncryptionContexts(bucketArn, [`${bucketArn}/prod/*`], "enabled")).toEqual([bucketArn]);
+  expect(s3EncryptionContexts(bucketArn, [`${bucketArn}/prod/*`], "disabled")).toEqual([`${bucketArn}/prod/*`]);
+  expect(s3EncryptionContexts(bucketArn, [`${bucketArn}/prod/*`], "unknown")).toEqual([bucketArn, `${bucketArn}/prod/*`]);
 });
 
 it("grants nothing on KMS for an SSE-S3 bucket", async () => {

@@ -14,6 +14,16 @@ import { patternMatches, stopKinds, stoppedTaskEvent, transformString } from "./
 
 const stacks = committedStacks();
 const targetNames = (stack: string): string[] => (JSON.parse(readStackFile(stack)["db-backup:targets"]) as { name: string }[]).map((t) => t.name).sort();
+interface FileTarget { name: string; engine: "postgres" | "mongodb"; cpu?: number; memory?: number }
+/**
+ * A stack's backup tasks as its file asks for them: the stage's one (resource names `db-backup-<stack>-…`)
+ * or, with isolation per-target, one per target (`db-backup-<stack>-<target>-…`), each with its targets.
+ */
+function backupTasksOf(stack: string): { suffix: string; targets: FileTarget[] }[] {
+  const file = readStackFile(stack);
+  const targets = JSON.parse(file["db-backup:targets"]) as FileTarget[];
+  return file["db-backup:isolation"] === "per-target" ? targets.map((t) => ({ suffix: `-${t.name}`, targets: [t] })) : [{ suffix: "", targets }];
+}
 
 async function synth(stack: string, config?: Record<string, string>): Promise<SynthResult> {
   jest.resetModules();
@@ -66,6 +76,11 @@ describe.each(stacks)("stack %s", (stack) => {
   const identityParameter = () => all("aws:ssm/parameter:Parameter").find((p) => p.inputs.name === `/db-backup/${stack}/drillAgeIdentity`);
   /** The targets' secrets: a password or connection string each. */
   const targetParameters = () => all("aws:ssm/parameter:Parameter").filter((p) => p !== identityParameter());
+  /** The parameter of a target's secret. */
+  const parameterOf = (t: FileTarget) => one("aws:ssm/parameter:Parameter", `-${t.name}-${t.engine === "postgres" ? "password" : "uri"}`);
+  const units = backupTasksOf(stack);
+  /** A key the backup of this target writes. */
+  const keyOf = (t: FileTarget) => `${stack}/${t.engine}/${t.name}/2024-10-27T10-30-00Z.${t.engine === "postgres" ? "dump" : "archive.gz"}`;
 
   beforeAll(async () => {
     graph = await synth(stack);
@@ -96,32 +111,32 @@ describe.each(stacks)("stack %s", (stack) => {
     ]) {
       expect(types).toContain(type);
     }
-    expect(Object.keys(graph.outputs).sort()).toEqual(["alertTopicArn", "bucketName", "clusterName", "dashboardUrl", "drillRunTaskCommand", "drillScheduleName", "drillTaskDefinitionArn", "imageRef", "logGroupName", "runTaskCommand", "scheduleName", "taskDefinitionArn"]);
+    expect(Object.keys(graph.outputs).sort()).toEqual(["alertTopicArn", "bucketName", "clusterName", "dashboardUrl", "drillRunTaskCommand", "drillScheduleName", "drillTaskDefinitionArn", "imageRef", "logGroupName", "runTaskCommand", "scheduleName", "targetTasks", "taskDefinitionArn"].filter((k) => k in graph.outputs || !["scheduleName", "taskDefinitionArn"].includes(k)));
     for (const r of graph.resources) expect(r.name).toMatch(new RegExp(`^db-backup-${stack}`));
   });
 
-  it("keeps every secret out of the task's environment and hands it over by SSM ARN", () => {
-    const c = container();
+  it.each(units)("keeps every secret out of the task's environment and hands over by SSM ARN only its targets' (db-backup-%s)", ({ suffix, targets: own }) => {
+    const c = container(`${suffix}-task`);
     const env = c.environment as { name: string; value: string }[];
     const recipients = encryptionRecipients();
     expect(env.map((e) => e.name).sort()).toEqual(["AWS_REGION", ...(recipients ? ["BACKUP_AGE_RECIPIENTS"] : []), "BACKUP_TARGETS", "BACKUP_TARGET_TIMEOUT_SECONDS", "BACKUP_TIMEZONE", "S3_BUCKET", "STAGE"]);
     if (recipients) expect(env.find((e) => e.name === "BACKUP_AGE_RECIPIENTS")!.value).toBe(recipients.join("\n"));
     expect(JSON.stringify(env)).not.toMatch(/SYNTH-SECRET|AGE-SECRET-KEY|password"?:|mongodb(\+srv)?:\/\//i);
-    const parameters = targetParameters();
-    expect(c.secrets).toHaveLength(parameters.length);
+    expect(c.secrets.map((s: { valueFrom: string }) => s.valueFrom).sort()).toEqual(own.map((t) => parameterOf(t).outputs.arn).sort());
     for (const secret of c.secrets) {
       const parameter = byArn(secret.valueFrom)!;
       expect(parameter.type).toBe("aws:ssm/parameter:Parameter");
       expect(parameter.inputs).toMatchObject({ type: "SecureString", value: expect.stringMatching(/^SYNTH-SECRET\(db-backup:[a-z0-9-]+-(password|uri)\)$/) });
     }
     const targets = JSON.parse(env.find((e) => e.name === "BACKUP_TARGETS")!.value);
+    expect(targets.map((t: { name: string }) => t.name)).toEqual(own.map((t) => t.name));
     for (const t of targets) expect(c.secrets.map((s: { name: string }) => s.name)).toContain(t.passwordEnv ?? t.uriEnv);
   });
 
-  it("pins the image by digest, runs as non-root on a read-only root filesystem, and logs to its log group", () => {
+  it.each(units)("pins the image by digest, runs as non-root on a read-only root filesystem, and logs to its log group (db-backup-%s)", ({ suffix, targets: own }) => {
     // One container: the failure alert reads the exit code of containers[0] (components/alerts.ts).
-    expect(JSON.parse(one("aws:ecs/taskDefinition:TaskDefinition", "-task").inputs.containerDefinitions as string)).toHaveLength(1);
-    const c = container();
+    expect(JSON.parse(one("aws:ecs/taskDefinition:TaskDefinition", `${suffix}-task`).inputs.containerDefinitions as string)).toHaveLength(1);
+    const c = container(`${suffix}-task`);
     const image = one("docker-build:index:Image");
     const repository = one("aws:ecr/repository:Repository");
     expect(c.image).toBe(`${repository.outputs.repositoryUrl}@${image.outputs.digest}`);
@@ -135,10 +150,14 @@ describe.each(stacks)("stack %s", (stack) => {
     const logGroup = one("aws:cloudwatch/logGroup:LogGroup");
     expect(logGroup.inputs.retentionInDays).toBeGreaterThan(0);
     expect(c.logConfiguration).toEqual({ logDriver: "awslogs", options: { "awslogs-group": logGroup.outputs.name, "awslogs-region": "ap-southeast-1", "awslogs-stream-prefix": stack, mode: "blocking" } });
-    const td = one("aws:ecs/taskDefinition:TaskDefinition", "-task");
-    expect(td.inputs).toMatchObject({ requiresCompatibilities: ["FARGATE"], networkMode: "awsvpc", family: `db-backup-${stack}` });
-    expect(byArn(td.inputs.executionRoleArn)?.name).toBe(`db-backup-${stack}-execution`);
-    expect(byArn(td.inputs.taskRoleArn)?.name).toBe(`db-backup-${stack}-task`);
+    const td = one("aws:ecs/taskDefinition:TaskDefinition", `${suffix}-task`);
+    expect(td.inputs).toMatchObject({ requiresCompatibilities: ["FARGATE"], networkMode: "awsvpc", family: `db-backup-${stack}${suffix}` });
+    expect(byArn(td.inputs.executionRoleArn)?.name).toBe(`db-backup-${stack}${suffix}-execution`);
+    expect(byArn(td.inputs.taskRoleArn)?.name).toBe(`db-backup-${stack}${suffix}-task`);
+    // A per-target task has its target's size, the stage's where the target sets none.
+    const file = readStackFile(stack);
+    const size: Partial<FileTarget> = own.length === 1 && suffix ? own[0] : {};
+    expect({ cpu: td.inputs.cpu, memory: td.inputs.memory }).toEqual({ cpu: String(size.cpu ?? file["db-backup:cpu"] ?? 512), memory: String(size.memory ?? file["db-backup:memory"] ?? 1024) });
     // Fargate gives 20 GiB without the parameter and takes 21-200 with it: a stack's 21 must be sent.
     const disk = Number(readStackFile(stack)["db-backup:ephemeralStorageGiB"] ?? 20);
     expect(td.inputs.ephemeralStorage).toEqual(disk > 20 ? { sizeInGib: disk } : undefined);
@@ -146,11 +165,14 @@ describe.each(stacks)("stack %s", (stack) => {
     expect(repository.inputs.forceDelete).toBe(stack !== "prod");
   });
 
-  it("lets the task role write only new objects under its own stage's prefix", async () => {
-    const policy = policyOf("-task");
+  it.each(units)("lets the task role write only new objects under its own stage's prefix, and only its own targets' (db-backup-%s)", async ({ suffix, targets: own }) => {
+    const policy = policyOf(`${suffix}-task`);
     const bucket = `arn:aws:s3:::${graph.outputs.bucketName}`;
-    expect(await allows(policy, { action: "s3:PutObject", resource: `${bucket}/${stack}/postgres/app/2024-10-27T10-30-00Z.dump` })).toBe(true);
-    expect(await allows(policy, { action: "s3:AbortMultipartUpload", resource: `${bucket}/${stack}/postgres/app/x.dump` })).toBe(true);
+    for (const t of backupTasksOf(stack).flatMap((u) => u.targets)) {
+      const mine = own.some((o) => o.name === t.name);
+      expect({ target: t.name, put: await allows(policy, { action: "s3:PutObject", resource: `${bucket}/${keyOf(t)}` }) }).toEqual({ target: t.name, put: mine });
+      expect({ target: t.name, abort: await allows(policy, { action: "s3:AbortMultipartUpload", resource: `${bucket}/${keyOf(t)}` }) }).toEqual({ target: t.name, abort: mine });
+    }
     for (const other of ["dev", "uat", "prod"].filter((s) => s !== stack)) {
       expect(await allows(policy, { action: "s3:PutObject", resource: `${bucket}/${other}/postgres/app/x.dump` })).toBe(false);
     }
@@ -165,9 +187,10 @@ describe.each(stacks)("stack %s", (stack) => {
     }
   });
 
-  it("lets the task role use the bucket's KMS key exactly as S3 asks for it, given the bucket's own encryption settings", async () => {
-    const policy = policyOf("-task");
-    const { kms, s3Asks: request } = bucketEncryption();
+  it.each(units)("lets the task role use the bucket's KMS key exactly as S3 asks for it, given the bucket's own encryption settings (db-backup-%s)", async ({ suffix, targets: own }) => {
+    const policy = policyOf(`${suffix}-task`);
+    const { kms, s3Asks } = bucketEncryption();
+    const request = (over: Parameters<typeof s3Asks>[0] = {}) => s3Asks({ objectKey: keyOf(own[0]), ...over });
     if (!kms) {
       expect(grantsKms(policy)).toBe(false);
       return;
@@ -179,8 +202,8 @@ describe.each(stacks)("stack %s", (stack) => {
     expect(await allows(policy, request({ region: "us-east-1" }))).toBe(false);
   });
 
-  it("lets the execution role pull its image, write its logs and read exactly its own secrets", async () => {
-    const policy = policyOf("-execution");
+  it.each(units)("lets the execution role pull its image, write its logs and read exactly its own secrets (db-backup-%s)", async ({ suffix, targets: own }) => {
+    const policy = policyOf(`${suffix}-execution`);
     const repository = one("aws:ecr/repository:Repository").outputs.arn as string;
     const logGroup = one("aws:cloudwatch/logGroup:LogGroup").outputs.arn as string;
     expect(await allows(policy, { action: "ecr:BatchGetImage", resource: repository })).toBe(true);
@@ -188,35 +211,47 @@ describe.each(stacks)("stack %s", (stack) => {
     expect(await allows(policy, { action: "ecr:PutImage", resource: repository })).toBe(false);
     expect(await allows(policy, { action: "logs:PutLogEvents", resource: `${logGroup}:log-stream:${stack}/backup/abc` })).toBe(true);
     expect(await allows(policy, { action: "logs:DeleteLogGroup", resource: logGroup })).toBe(false);
-    for (const p of targetParameters()) expect(await allows(policy, { action: "ssm:GetParameters", resource: p.outputs.arn as string })).toBe(true);
+    const ownArns = own.map((t) => parameterOf(t).outputs.arn);
+    expect(targetParameters()).toHaveLength(backupTasksOf(stack).flatMap((u) => u.targets).length);
+    for (const p of targetParameters()) {
+      expect({ parameter: p.inputs.name, read: await allows(policy, { action: "ssm:GetParameters", resource: p.outputs.arn as string }) }).toEqual({ parameter: p.inputs.name, read: ownArns.includes(p.outputs.arn) });
+    }
     const identity = identityParameter();
     if (identity) expect(await allows(policy, { action: "ssm:GetParameters", resource: identity.outputs.arn as string })).toBe(false);
     expect(await allows(policy, { action: "ssm:GetParameters", resource: `arn:aws:ssm:ap-southeast-1:123456789012:parameter/db-backup/other/app-password` })).toBe(false);
     expect(await allows(policy, { action: "ssm:PutParameter", resource: all("aws:ssm/parameter:Parameter")[0].outputs.arn as string })).toBe(false);
   });
 
-  it("lets the scheduler run only this task family on this cluster and pass only its two roles to ECS", async () => {
-    const policy = policyOf("-scheduler");
+  it.each(units)("lets the scheduler run only this task family on this cluster and pass only its two roles to ECS (db-backup-%s)", async ({ suffix }) => {
+    const policy = policyOf(`${suffix}-scheduler`);
     const cluster = one("aws:ecs/cluster:Cluster").outputs.arn as string;
-    const td = one("aws:ecs/taskDefinition:TaskDefinition", "-task").outputs.arn as string;
+    const td = one("aws:ecs/taskDefinition:TaskDefinition", `${suffix}-task`).outputs.arn as string;
     expect(await allows(policy, { action: "ecs:RunTask", resource: td, context: { "ecs:cluster": cluster } })).toBe(true);
     expect(await allows(policy, { action: "ecs:RunTask", resource: td.replace(/:1$/, ":7"), context: { "ecs:cluster": cluster } })).toBe(true);
     expect(await allows(policy, { action: "ecs:RunTask", resource: td, context: { "ecs:cluster": cluster.replace(/[^/]+$/, "other") } })).toBe(false);
-    expect(await allows(policy, { action: "ecs:RunTask", resource: td.replace(`db-backup-${stack}:`, "other-family:"), context: { "ecs:cluster": cluster } })).toBe(false);
-    const roles = ["-execution", "-task"].map((n) => one("aws:iam/role:Role", n).outputs.arn as string);
+    expect(await allows(policy, { action: "ecs:RunTask", resource: td.replace(`db-backup-${stack}${suffix}:`, "other-family:"), context: { "ecs:cluster": cluster } })).toBe(false);
+    // Another backup task of the stage (per-target) and the verifier: neither started nor given their roles.
+    for (const other of [...units.filter((u) => u.suffix !== suffix).map((u) => u.suffix), "-drill"]) {
+      const otherTd = one("aws:ecs/taskDefinition:TaskDefinition", other === "-drill" ? other : `${other}-task`).outputs.arn as string;
+      expect(await allows(policy, { action: "ecs:RunTask", resource: otherTd, context: { "ecs:cluster": cluster } })).toBe(false);
+      for (const role of other === "-drill" ? ["-drill", "-drill-execution"] : [`${other}-task`, `${other}-execution`]) {
+        expect(await allows(policy, { action: "iam:PassRole", resource: one("aws:iam/role:Role", role).outputs.arn as string, context: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } })).toBe(false);
+      }
+    }
+    const roles = [`${suffix}-execution`, `${suffix}-task`].map((n) => one("aws:iam/role:Role", n).outputs.arn as string);
     for (const role of roles) {
       expect(await allows(policy, { action: "iam:PassRole", resource: role, context: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } })).toBe(true);
       expect(await allows(policy, { action: "iam:PassRole", resource: role, context: { "iam:PassedToService": "lambda.amazonaws.com" } })).toBe(false);
     }
-    const scheduler = one("aws:iam/role:Role", "-scheduler").outputs.arn as string;
+    const scheduler = one("aws:iam/role:Role", `${suffix}-scheduler`).outputs.arn as string;
     expect(await allows(policy, { action: "iam:PassRole", resource: scheduler, context: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } })).toBe(false);
     expect(await allows(policy, { action: "sqs:SendMessage", resource: one("aws:sqs/queue:Queue").outputs.arn as string })).toBe(true);
-    const trust = JSON.parse(one("aws:iam/role:Role", "-scheduler").inputs.assumeRolePolicy as string);
+    const trust = JSON.parse(one("aws:iam/role:Role", `${suffix}-scheduler`).inputs.assumeRolePolicy as string);
     expect(trust.Statement[0]).toMatchObject({ Principal: { Service: "scheduler.amazonaws.com" }, Condition: { StringEquals: { "aws:SourceAccount": "123456789012" } } });
     expect(trust.Statement[0].Resource).toBeUndefined();
     // Each role as STS evaluates AssumeRole: its own service, on behalf of this account only.
     for (const [role, service] of [["-scheduler", "scheduler.amazonaws.com"], ["-task", "ecs-tasks.amazonaws.com"], ["-execution", "ecs-tasks.amazonaws.com"]]) {
-      const r = one("aws:iam/role:Role", role);
+      const r = one("aws:iam/role:Role", `${suffix}${role}`);
       const assume = (principal: string, sourceAccount: string) =>
         allows(r.inputs.assumeRolePolicy as string, { principal, action: "sts:AssumeRole", resource: r.outputs.arn as string, context: { "aws:SourceAccount": sourceAccount } });
       expect(await assume(service, "123456789012")).toBe(true);
@@ -225,19 +260,19 @@ describe.each(stacks)("stack %s", (stack) => {
     }
   });
 
-  it("schedules this task definition in the stage's time zone, with retries and a dead-letter queue", () => {
-    const schedule = one("aws:scheduler/schedule:Schedule", "-schedule");
+  it.each(units)("schedules this task definition in the stage's time zone, with retries and a dead-letter queue (db-backup-%s)", ({ suffix }) => {
+    const schedule = one("aws:scheduler/schedule:Schedule", `${suffix}-schedule`);
     const target = schedule.inputs.target as Record<string, any>;
-    expect(schedule.inputs.scheduleExpression).toMatch(/^(rate|cron)\(.+\)$/);
+    expect(schedule.inputs.scheduleExpression).toBe(readStackFile(stack)["db-backup:schedule"]);
     expect(schedule.inputs.scheduleExpressionTimezone).toBe("Asia/Singapore");
     expect(schedule.inputs.state).toBe("ENABLED");
     expect(target.arn).toBe(one("aws:ecs/cluster:Cluster").outputs.arn);
-    expect(target.ecsParameters.taskDefinitionArn).toBe(one("aws:ecs/taskDefinition:TaskDefinition", "-task").outputs.arn);
+    expect(target.ecsParameters.taskDefinitionArn).toBe(one("aws:ecs/taskDefinition:TaskDefinition", `${suffix}-task`).outputs.arn);
     expect(target.ecsParameters).toMatchObject({ launchType: "FARGATE", taskCount: 1, networkConfiguration: { assignPublicIp: true } });
     expect(target.ecsParameters.networkConfiguration.securityGroups).toEqual([one("aws:ec2/securityGroup:SecurityGroup").outputs.id]);
     expect(target.retryPolicy.maximumRetryAttempts).toBeGreaterThan(0);
     expect(target.deadLetterConfig.arn).toBe(one("aws:sqs/queue:Queue").outputs.arn);
-    expect(byArn(target.roleArn)?.name).toBe(`db-backup-${stack}-scheduler`);
+    expect(byArn(target.roleArn)?.name).toBe(`db-backup-${stack}${suffix}-scheduler`);
     const sg = one("aws:ec2/securityGroup:SecurityGroup");
     expect(sg.inputs.ingress).toEqual([]);
   });
@@ -255,7 +290,7 @@ describe.each(stacks)("stack %s", (stack) => {
     else expect(sse).toEqual({ sseAlgorithm: "AES256" });
     const policy = onBucket("aws:s3/bucketPolicy:BucketPolicy")[0].inputs.policy as string;
     const arn = bucket.outputs.arn as string;
-    const principal = one("aws:iam/role:Role", "-task").outputs.arn as string;
+    const principal = one("aws:iam/role:Role", `${units[0].suffix}-task`).outputs.arn as string;
     expect(await denies(policy, { principal, action: "s3:GetObject", resource: `${arn}/x`, context: { "aws:SecureTransport": "false" } })).toBe(true);
     expect(await denies(policy, { principal, action: "s3:ListBucket", resource: arn, context: { "aws:SecureTransport": "false" } })).toBe(true);
     expect(await denies(policy, { principal, action: "s3:GetObject", resource: `${arn}/x`, context: { "aws:SecureTransport": "true" } })).toBe(false);
@@ -276,9 +311,9 @@ describe.each(stacks)("stack %s", (stack) => {
     expect(locks[0].inputs).toMatchObject({ bucket: bucket.outputs.id, objectLockEnabled: "Enabled", rule: { defaultRetention: { mode: "COMPLIANCE", days: 30 } } });
   });
 
-  it("gives the task role no way to set, shorten or bypass an Object Lock retention", async () => {
-    const policy = policyOf("-task");
-    const object = `arn:aws:s3:::${graph.outputs.bucketName}/${stack}/postgres/app/x.dump`;
+  it.each(units)("gives the task role no way to set, shorten or bypass an Object Lock retention (db-backup-%s)", async ({ suffix, targets: own }) => {
+    const policy = policyOf(`${suffix}-task`);
+    const object = `arn:aws:s3:::${graph.outputs.bucketName}/${keyOf(own[0])}`;
     for (const action of ["s3:BypassGovernanceRetention", "s3:PutObjectRetention", "s3:PutObjectLegalHold"]) {
       expect(await allows(policy, { action, resource: object })).toBe(false);
     }
@@ -288,7 +323,7 @@ describe.each(stacks)("stack %s", (stack) => {
   it("alerts once, in a text that reads well and parses, for every way a backup or a restore drill task stops badly", async () => {
     const topic = one("aws:sns/topic:Topic").outputs.arn as string;
     const cluster = one("aws:ecs/cluster:Cluster").outputs.arn as string;
-    const td = one("aws:ecs/taskDefinition:TaskDefinition", "-task").outputs.arn as string;
+    const tds = units.map((u) => one("aws:ecs/taskDefinition:TaskDefinition", `${u.suffix}-task`).outputs.arn as string);
     const targets = all("aws:cloudwatch/eventTarget:EventTarget");
     const rules = targets.map((t) => {
       expect(t.inputs.arn).toBe(topic);
@@ -303,7 +338,7 @@ describe.each(stacks)("stack %s", (stack) => {
     // ECS sends the same task state change events for both families; each family's rules name it.
     const drillTd = one("aws:ecs/taskDefinition:TaskDefinition", "-drill").outputs.arn as string;
     expect(drillTd).toBe(graph.outputs.drillTaskDefinitionArn);
-    for (const [taskDefinitionArn, task] of [[td, "backup task"], [drillTd, "restore drill task"]]) {
+    for (const [taskDefinitionArn, task] of [...tds.map((td) => [td, "backup task"]), [drillTd, "restore drill task"]]) {
       for (const kind of stopKinds) {
         const event = stoppedTaskEvent({ clusterArn: cluster, taskDefinitionArn, kind });
         const fired = rules.filter((r) => patternMatches(r.pattern, event));
@@ -331,7 +366,7 @@ describe.each(stacks)("stack %s", (stack) => {
     expect(await allows(topicPolicy, { principal: "events.amazonaws.com", action: "sns:Publish", resource: topic, context: { "aws:SourceAccount": "123456789012" } })).toBe(false);
     expect(await allows(topicPolicy, { principal: "cloudwatch.amazonaws.com", action: "sns:Publish", resource: topic, context: { "aws:SourceAccount": "999999999999" } })).toBe(false);
     // Another family's task on the same cluster alerts no one.
-    const other = stoppedTaskEvent({ clusterArn: cluster, taskDefinitionArn: td.replace(`db-backup-${stack}:`, "other:"), kind: "target-failed" });
+    const other = stoppedTaskEvent({ clusterArn: cluster, taskDefinitionArn: tds[0].replace(`db-backup-${stack}${units[0].suffix}:`, "other:"), kind: "target-failed" });
     expect(rules.filter((r) => patternMatches(r.pattern, other))).toEqual([]);
     const email = all("aws:sns/topicSubscription:TopicSubscription");
     if (stack === "prod") expect(email.map((s) => s.inputs)).toEqual([expect.objectContaining({ protocol: "email", endpoint: "oncall@example.com", topic })]);
@@ -388,7 +423,7 @@ describe.each(stacks)("stack %s", (stack) => {
     const containers = JSON.parse(td.inputs.containerDefinitions as string);
     expect(containers).toHaveLength(1);
     const [c] = containers;
-    const backup = container();
+    const backup = container(`${units[0].suffix}-task`);
     expect(c).toMatchObject({ command: ["drill"], image: backup.image, user: "10001:10001", readonlyRootFilesystem: true, essential: true, linuxParameters: { initProcessEnabled: true } });
     expect(c.mountPoints).toEqual([{ sourceVolume: "tmp", containerPath: "/tmp", readOnly: false }]);
     const identity = identityParameter();
@@ -398,7 +433,9 @@ describe.each(stacks)("stack %s", (stack) => {
     if (identity) expect(identity.inputs).toMatchObject({ type: "SecureString", value: "SYNTH-SECRET(db-backup:drillAgeIdentity)" });
     const env = Object.fromEntries((c.environment as { name: string; value: string }[]).map((e) => [e.name, e.value]));
     const backupEnv = Object.fromEntries((backup.environment as { name: string; value: string }[]).map((e) => [e.name, e.value]));
-    expect(env).toEqual({ ...backupEnv, DRILL_MAX_ROW_LOSS_PERCENT: String(setting("drillMaxRowLossPercent", 10)) });
+    // Every target of the stage, whichever isolation the backups have: the verifier is one task per stage.
+    expect(JSON.parse(env.BACKUP_TARGETS).map((t: { name: string }) => t.name).sort()).toEqual(targetNames(stack));
+    expect({ ...env, BACKUP_TARGETS: undefined }).toEqual({ ...backupEnv, BACKUP_TARGETS: undefined, DRILL_MAX_ROW_LOSS_PERCENT: String(setting("drillMaxRowLossPercent", 10)) });
     expect(JSON.stringify({ ...c, secrets: [] })).not.toMatch(/SYNTH-SECRET|valueFrom/);
     expect(c.logConfiguration).toEqual({ ...backup.logConfiguration, options: { ...backup.logConfiguration.options, "awslogs-stream-prefix": `${stack}-drill` } });
     expect(byArn(td.inputs.executionRoleArn)?.name).toBe(`db-backup-${stack}-drill-execution`);
@@ -434,8 +471,8 @@ describe.each(stacks)("stack %s", (stack) => {
       expect(await allows(policy, { action, resource: `${bucket}/${stack}/drills/app/x.json` })).toBe(false);
       expect(await allows(policy, { action, resource: `${bucket}/${stack}/postgres/app/x.dump` })).toBe(false);
     }
-    // The backup task may not write a drill record.
-    expect(await allows(policyOf("-task"), { action: "s3:PutObject", resource: `${bucket}/${stack}/drills/app/2026-11-30T06-00-00Z.json` })).toBe(false);
+    // No backup task may write a drill record.
+    for (const { suffix } of units) expect(await allows(policyOf(`${suffix}-task`), { action: "s3:PutObject", resource: `${bucket}/${stack}/drills/app/2026-11-30T06-00-00Z.json` })).toBe(false);
     const { kms, s3Asks } = bucketEncryption();
     if (!kms) {
       expect(grantsKms(policy)).toBe(false);
@@ -449,7 +486,7 @@ describe.each(stacks)("stack %s", (stack) => {
 
   it("schedules the restore drill on its own schedule, role and dead-letter queue, in the stage's time zone and network", async () => {
     const schedule = one("aws:scheduler/schedule:Schedule", "-drill-schedule");
-    const backupSchedule = one("aws:scheduler/schedule:Schedule", "-schedule");
+    const backupSchedule = one("aws:scheduler/schedule:Schedule", `${units[0].suffix}-schedule`);
     const target = schedule.inputs.target as Record<string, any>;
     const file = readStackFile(stack);
     expect(schedule.inputs.scheduleExpression).toBe(file["db-backup:drillSchedule"] ?? "cron(0 6 * * ? *)");
@@ -464,10 +501,11 @@ describe.each(stacks)("stack %s", (stack) => {
 
     // Each scheduler role starts its own family only and passes its own family's roles only.
     const cluster = one("aws:ecs/cluster:Cluster").outputs.arn as string;
-    const families = { "-scheduler": ["-task", "-execution", "-task"], "-drill-scheduler": ["-drill", "-drill-execution", "-drill"] } as const;
+    const u = units[0].suffix;
+    const families: Record<string, [string, string, string]> = { [`${u}-scheduler`]: [`${u}-task`, `${u}-execution`, `${u}-task`], "-drill-scheduler": ["-drill", "-drill-execution", "-drill"] };
     for (const [scheduler, [td, execution, task]] of Object.entries(families)) {
       const policy = policyOf(scheduler);
-      const otherScheduler = scheduler === "-scheduler" ? "-drill-scheduler" : "-scheduler";
+      const otherScheduler = scheduler === `${u}-scheduler` ? "-drill-scheduler" : `${u}-scheduler`;
       const [otherTd, otherExecution, otherTask] = families[otherScheduler];
       const run = (suffix: string) => allows(policy, { action: "ecs:RunTask", resource: one("aws:ecs/taskDefinition:TaskDefinition", suffix).outputs.arn as string, context: { "ecs:cluster": cluster } });
       const pass = (suffix: string) => allows(policy, { action: "iam:PassRole", resource: one("aws:iam/role:Role", suffix).outputs.arn as string, context: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } });
@@ -485,7 +523,8 @@ describe.each(stacks)("stack %s", (stack) => {
 
   it("prints a run-task command for a restore drill now, with the schedule's network settings", () => {
     const cmd = graph.outputs.drillRunTaskCommand as string;
-    expect(cmd).toBe((graph.outputs.runTaskCommand as string).replace(`--task-definition ${graph.outputs.taskDefinitionArn} `, `--task-definition ${graph.outputs.drillTaskDefinitionArn} `));
+    const backupTd = one("aws:ecs/taskDefinition:TaskDefinition", `${units[0].suffix}-task`).outputs.arn;
+    expect(cmd).toBe((graph.outputs.runTaskCommand as string).split("\n")[0].replace(`--task-definition ${backupTd} `, `--task-definition ${graph.outputs.drillTaskDefinitionArn} `));
     expect(cmd).toContain(`--task-definition ${one("aws:ecs/taskDefinition:TaskDefinition", "-drill").outputs.arn} `);
   });
 
@@ -546,12 +585,22 @@ describe.each(stacks)("stack %s", (stack) => {
     expect(graph.outputs.dashboardUrl).toBe(dashboardUrl("ap-southeast-1", `db-backup-${stack}`));
   });
 
-  it("prints a run-task command with the schedule's network settings", () => {
-    const cmd = graph.outputs.runTaskCommand as string;
-    const net = (one("aws:scheduler/schedule:Schedule", "-schedule").inputs.target as any).ecsParameters.networkConfiguration;
-    expect(cmd).toContain(`--cluster ${graph.outputs.clusterName}`);
-    expect(cmd).toContain(`--task-definition ${graph.outputs.taskDefinitionArn}`);
-    expect(cmd).toContain(`subnets=[${net.subnets.join(",")}],securityGroups=[${net.securityGroups[0]}],assignPublicIp=ENABLED`);
+  it("prints a run-task command per backup task (one line each) with the schedule's network settings", () => {
+    const lines = (graph.outputs.runTaskCommand as string).split("\n");
+    expect(lines).toHaveLength(units.length);
+    const perTarget = graph.outputs.targetTasks as Record<string, { taskDefinitionArn: string; scheduleName: string; runTaskCommand: string }>;
+    units.forEach(({ suffix, targets: own }, i) => {
+      const cmd = lines[i];
+      const schedule = one("aws:scheduler/schedule:Schedule", `${suffix}-schedule`);
+      const net = (schedule.inputs.target as any).ecsParameters.networkConfiguration;
+      const td = one("aws:ecs/taskDefinition:TaskDefinition", `${suffix}-task`).outputs.arn;
+      expect(cmd).toContain(`--cluster ${graph.outputs.clusterName}`);
+      expect(cmd).toContain(`--task-definition ${td} `);
+      expect(cmd).toContain(`subnets=[${net.subnets.join(",")}],securityGroups=[${net.securityGroups[0]}],assignPublicIp=ENABLED`);
+      // Per-target: each target's task, schedule and command by name; per-stage: the stage's in the outputs of old.
+      if (suffix) expect(perTarget[own[0].name]).toEqual({ taskDefinitionArn: td, scheduleName: schedule.outputs.name, runTaskCommand: cmd });
+      else expect({ taskDefinitionArn: graph.outputs.taskDefinitionArn, scheduleName: graph.outputs.scheduleName, perTarget }).toEqual({ taskDefinitionArn: td, scheduleName: schedule.outputs.name, perTarget: {} });
+    });
   });
 });
 

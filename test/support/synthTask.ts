@@ -33,15 +33,21 @@ export interface SynthTask {
 
 const arnOutput: Record<TaskKind, string> = { backup: "taskDefinitionArn", drill: "drillTaskDefinitionArn" };
 
-export function synthTask(graph: SynthResult, kind: TaskKind): SynthTask {
-  const find = (what: string, test: (r: RecordedResource) => boolean) => {
+/**
+ * One task of the synth: the stage's backup or verifier task, or with `target` (isolation per-target)
+ * that target's own backup task, found by the stack's outputs (targetTasks for a target's).
+ */
+export function synthTask(graph: SynthResult, kind: TaskKind, target?: string): SynthTask {
+  const what = target ? `${kind} task of ${target}` : `${kind} task`;
+  const find = (thing: string, test: (r: RecordedResource) => boolean) => {
     const found = graph.resources.filter(test);
-    if (found.length !== 1) throw new Error(`the ${kind} task: expected one ${what} in the synth of ${graph.stack}, found ${found.length}`);
+    if (found.length !== 1) throw new Error(`the ${what}: expected one ${thing} in the synth of ${graph.stack}, found ${found.length}`);
     return found[0];
   };
-  const taskDefinition = find("task definition", (r) => r.type === "aws:ecs/taskDefinition:TaskDefinition" && r.outputs.arn === graph.outputs[arnOutput[kind]]);
+  const arn = target ? (graph.outputs.targetTasks as Record<string, { taskDefinitionArn: string }>)[target]?.taskDefinitionArn : graph.outputs[arnOutput[kind]];
+  const taskDefinition = find("task definition", (r) => r.type === "aws:ecs/taskDefinition:TaskDefinition" && r.outputs.arn === arn);
   const containers = JSON.parse(taskDefinition.inputs.containerDefinitions as string) as ContainerDefinition[];
-  if (containers.length !== 1) throw new Error(`the ${kind} task has ${containers.length} containers; the failure alerts read containers[0]'s exit code`);
+  if (containers.length !== 1) throw new Error(`the ${what} has ${containers.length} containers; the failure alerts read containers[0]'s exit code`);
   const taskRole = find("task role", (r) => r.type === "aws:iam/role:Role" && r.outputs.arn === taskDefinition.inputs.taskRoleArn);
   const taskPolicy = find("task role policy", (r) => r.type === "aws:iam/rolePolicy:RolePolicy" && r.inputs.role === taskRole.outputs.id).inputs.policy as string;
   return { taskDefinition, container: containers[0], taskRole, taskPolicy };
