@@ -277,9 +277,12 @@ export function bucketPolicy(bucketArn: string): PolicyDocument {
   });
 }
 
-/** Only this stack's EventBridge rules and CloudWatch alarms may publish alerts. */
+/**
+ * Only this stack's EventBridge rules and CloudWatch alarms may publish alerts. A topic no rule sends to
+ * (the replica region's, for its alarm) has only the alarms' statement: IAM takes no empty list of ARNs.
+ */
 export function alertTopicPolicy(topicArn: string, ruleArns: string[], accountId: string): PolicyDocument {
-  return doc(
+  const rules: Statement[] = ruleArns.length === 0 ? [] : [
     {
       Sid: "TaskFailureRules",
       Effect: "Allow",
@@ -288,6 +291,9 @@ export function alertTopicPolicy(topicArn: string, ruleArns: string[], accountId
       Resource: topicArn,
       Condition: { ArnEquals: { "aws:SourceArn": ruleArns } },
     },
+  ];
+  return doc(
+    ...rules,
     {
       Sid: "Alarms",
       Effect: "Allow",

@@ -27,7 +27,8 @@ it("the committed stacks are dev, prod and uat", () => {
 
 describe.each(stacks)("stack %s", (stack) => {
   let graph: SynthResult;
-  const all = (type: string) => graph.resources.filter((r) => r.type === type);
+  /** The resources of a type in the stack's own region (the replica's, in replicaRegion, are test/stack/replica.test.ts's). */
+  const all = (type: string) => graph.resources.filter((r) => r.type === type && r.region === "ap-southeast-1");
   /** The one resource of a type, or the one named `db-backup-<stack><suffix>` (the backup's and the drill's have names of their own). */
   const one = (type: string, suffix?: string): RecordedResource => {
     const found = all(type).filter((r) => suffix === undefined || r.name === `db-backup-${stack}${suffix}`);
@@ -398,7 +399,10 @@ describe.each(stacks)("stack %s", (stack) => {
     if (identity) expect(identity.inputs).toMatchObject({ type: "SecureString", value: "SYNTH-SECRET(db-backup:drillAgeIdentity)" });
     const env = Object.fromEntries((c.environment as { name: string; value: string }[]).map((e) => [e.name, e.value]));
     const backupEnv = Object.fromEntries((backup.environment as { name: string; value: string }[]).map((e) => [e.name, e.value]));
-    expect(env).toEqual({ ...backupEnv, DRILL_MAX_ROW_LOSS_PERCENT: String(setting("drillMaxRowLossPercent", 10)) });
+    // Only the verifier is told where the copy in another region is (replicaRegion): the backup never reads it.
+    const replicaEnv = Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith("BACKUP_REPLICA_")));
+    expect(Object.keys(replicaEnv)).toEqual(file["db-backup:replicaRegion"] ? ["BACKUP_REPLICA_BUCKET", "BACKUP_REPLICA_REGION"] : []);
+    expect(env).toEqual({ ...backupEnv, ...replicaEnv, DRILL_MAX_ROW_LOSS_PERCENT: String(setting("drillMaxRowLossPercent", 10)) });
     expect(JSON.stringify({ ...c, secrets: [] })).not.toMatch(/SYNTH-SECRET|valueFrom/);
     expect(c.logConfiguration).toEqual({ ...backup.logConfiguration, options: { ...backup.logConfiguration.options, "awslogs-stream-prefix": `${stack}-drill` } });
     expect(byArn(td.inputs.executionRoleArn)?.name).toBe(`db-backup-${stack}-drill-execution`);
@@ -542,7 +546,8 @@ describe.each(stacks)("stack %s", (stack) => {
     expect(shown.find((m) => m.namespace === "AWS/SQS")!.dimensions.QueueName).toBe(one("aws:sqs/queue:Queue").outputs.name);
     for (const w of body.widgets.filter((w: any) => w.type === "metric")) expect(w.properties.region).toBe("ap-southeast-1");
     const alarmArns = body.widgets.filter((w: any) => w.type === "alarm").flatMap((w: any) => w.properties.alarms);
-    expect(alarmArns.sort()).toEqual(all("aws:cloudwatch/metricAlarm:MetricAlarm").map((a) => a.outputs.arn).sort());
+    // Every alarm, the replica's lag alarm in replicaRegion included.
+    expect(alarmArns.sort()).toEqual(graph.resources.filter((r) => r.type === "aws:cloudwatch/metricAlarm:MetricAlarm").map((a) => a.outputs.arn).sort());
     expect(graph.outputs.dashboardUrl).toBe(dashboardUrl("ap-southeast-1", `db-backup-${stack}`));
   });
 
