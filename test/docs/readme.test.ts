@@ -205,7 +205,24 @@ describe("README roles table", () => {
     },
     verifierRolePolicy: {
       rows: ["verifier task role"],
-      document: () => policies.verifierRolePolicy({ bucketArn: "arn:aws:s3:::b", stage: "dev", kms: { keyArn: "arn:aws:kms:us-east-1:123456789012:key/k", bucketKey: "unknown" } }),
+      document: () =>
+        policies.verifierRolePolicy({
+          bucketArn: "arn:aws:s3:::b",
+          stage: "dev",
+          kms: { keyArn: "arn:aws:kms:us-east-1:123456789012:key/k", bucketKey: "unknown" },
+          replica: { bucketArn: "arn:aws:s3:::r", kms: { keyArn: "arn:aws:kms:ap-northeast-1:123456789012:key/r", bucketKey: "enabled" } },
+        }),
+    },
+    replicationRolePolicy: {
+      rows: ["replication role"],
+      document: () =>
+        policies.replicationRolePolicy({
+          sourceBucketArn: "arn:aws:s3:::b",
+          stage: "dev",
+          sourceKms: { keyArn: "arn:aws:kms:us-east-1:123456789012:key/k", bucketKey: "enabled" },
+          replica: { bucketArn: "arn:aws:s3:::r", kms: { keyArn: "arn:aws:kms:ap-northeast-1:123456789012:key/r", bucketKey: "enabled" } },
+          objectLock: true,
+        }),
     },
     schedulerRolePolicy: {
       rows: ["backup scheduler role", "verifier scheduler role"],
