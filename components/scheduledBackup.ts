@@ -153,7 +153,9 @@ export class ScheduledBackup extends pulumi.ComponentResource {
 
     // The copy in another region (replicaRegion): a replica bucket kept like the primary, S3 Replication
     // of this stage's prefix with a role of its own, and an alarm when the copy falls behind.
-    let replica: { bucketName: pulumi.Output<string>; region: string; inputs: pulumi.Output<ReplicaInputs>; lagAlarm: aws.cloudwatch.MetricAlarm } | undefined;
+    let replica:
+      | { bucketName: pulumi.Output<string>; region: string; inputs: pulumi.Output<ReplicaInputs>; lagAlarm: aws.cloudwatch.MetricAlarm; lagDimensions: pulumi.Output<Record<string, string>> }
+      | undefined;
     if (primary && cfg.replicaRegion) {
       const replicaRegion = cfg.replicaRegion;
       const provider = new aws.Provider(`${name}-replica`, { region: replicaRegion }, parent);
@@ -212,18 +214,19 @@ export class ScheduledBackup extends pulumi.ComponentResource {
       if (cfg.alertEmail) {
         new aws.sns.TopicSubscription(`${name}-replica-alerts-email`, { topic: replicaAlerts.arn, protocol: "email", endpoint: cfg.alertEmail }, inReplicaRegion);
       }
+      const lagDimensions = pulumi.all([primary.bucket.bucket, copy.bucket.bucket]).apply(([source, destination]) => replicationDimensions(source, destination, ruleId));
       const lagAlarm = new aws.cloudwatch.MetricAlarm(`${name}-replication-lag`, {
         alarmDescription: `db-backup ${cfg.stage}: the copy in ${replicaRegion} is more than an hour behind the backups (INSUFFICIENT_DATA: the replica stopped reporting; see README "A copy in another region")`,
         namespace: replicationLatencyMetric.namespace,
         metricName: replicationLatencyMetric.metricName,
-        dimensions: pulumi.all([primary.bucket.bucket, copy.bucket.bucket]).apply(([source, destination]) => replicationDimensions(source, destination, ruleId)),
+        dimensions: lagDimensions,
         ...replicationLagAlarmEvaluation(),
         alarmActions: [replicaAlerts.arn],
         okActions: [replicaAlerts.arn],
         insufficientDataActions: [replicaAlerts.arn],
         tags,
       }, inReplicaRegion);
-      replica = { bucketName: copy.bucket.bucket, region: replicaRegion, inputs: replicaInputs, lagAlarm };
+      replica = { bucketName: copy.bucket.bucket, region: replicaRegion, inputs: replicaInputs, lagAlarm, lagDimensions };
     }
 
     // Cluster and logs.
@@ -464,14 +467,15 @@ export class ScheduledBackup extends pulumi.ComponentResource {
     }
     const dashboard = new aws.cloudwatch.Dashboard(`${name}-dashboard`, {
       dashboardName: name,
-      dashboardBody: pulumi.jsonStringify(pulumi.all([region, pulumi.all(alarms.map((a) => a.arn)), deadLetters.name, logGroup.name])
-        .apply(([reg, alarmArns, deadLetterQueueName, logGroupName]) => dashboardBody({
+      dashboardBody: pulumi.jsonStringify(pulumi.all([region, pulumi.all(alarms.map((a) => a.arn)), deadLetters.name, logGroup.name, replica?.lagDimensions])
+        .apply(([reg, alarmArns, deadLetterQueueName, logGroupName, lagDimensions]) => dashboardBody({
           stage: cfg.stage,
           region: reg,
           targets: cfg.targets.map((t) => ({ name: t.name, engine: t.engine })),
           alarmArns,
           deadLetterQueueName,
           logGroupName,
+          replication: replica && lagDimensions ? { region: replica.region, dimensions: lagDimensions, maxLagSeconds: replicationLagAlarmEvaluation().threshold } : undefined,
         }))),
     }, parent);
     this.dashboardUrl = pulumi.all([region, dashboard.dashboardName]).apply(([reg, dashboardName]) => dashboardUrl(reg, dashboardName));

@@ -149,6 +149,12 @@ describe.each(variants)("%s", (_, config) => {
     for (const actions of ["alarmActions", "okActions", "insufficientDataActions"]) expect(alarm.inputs[actions]).toEqual([topic.outputs.arn]);
     const email = named("aws:sns/topicSubscription:TopicSubscription", "db-backup-prod-replica-alerts-email");
     expect(email.inputs).toMatchObject({ topic: topic.outputs.arn, protocol: "email", endpoint: config["db-backup:alertEmail"] });
+    // The dashboard graphs the same metric, in the replica's region.
+    const body = JSON.parse(named("aws:cloudwatch/dashboard:Dashboard", "db-backup-prod-dashboard").inputs.dashboardBody as string);
+    const graph_ = body.widgets.find((w: any) => w.type === "metric" && w.properties.metrics.some((m: unknown[]) => m[1] === "ReplicationLatency"));
+    expect(graph_.properties.region).toBe(replicaRegion);
+    const pairs = graph_.properties.metrics[0].slice(2, 8) as string[];
+    expect(Object.fromEntries([0, 2, 4].map((k) => [pairs[k], pairs[k + 1]]))).toEqual(alarm.inputs.dimensions);
     const topicPolicy = JSON.parse(graph.resources.find((r) => r.type === "aws:sns/topicPolicy:TopicPolicy" && r.inputs.arn === topic.outputs.arn)!.inputs.policy as string);
     expect(topicPolicy.Statement.map((s: any) => s.Principal.Service)).toEqual(["cloudwatch.amazonaws.com"]);
   });
