@@ -9,6 +9,7 @@ import { replicationDimensions, replicationLagAlarmEvaluation } from "../../comp
 import type { RecordedResource } from "../../scripts/lib/mocks";
 import { readStackFile } from "../../scripts/lib/stackFiles";
 import type { SynthResult } from "../../scripts/lib/synth";
+import { parseStorage } from "../../image/src/settings";
 import { allows, denies, s3KmsRequest } from "../support/iam";
 
 async function synth(stack: string, config = readStackFile(stack)): Promise<SynthResult> {
@@ -132,6 +133,9 @@ describe.each(variants)("%s", (_, config) => {
     const drill = named("aws:ecs/taskDefinition:TaskDefinition", "db-backup-prod-drill");
     const env = Object.fromEntries((JSON.parse(drill.inputs.containerDefinitions as string)[0].environment as { name: string; value: string }[]).map((e) => [e.name, e.value]));
     expect(env).toMatchObject({ BACKUP_REPLICA_BUCKET: replica().outputs.bucket, BACKUP_REPLICA_REGION: replicaRegion });
+    // The runner, given --replica, reads exactly that bucket in that region (the contract's two sides agree).
+    expect(parseStorage(env, "replica").s3).toMatchObject({ bucket: replica().outputs.bucket, region: replicaRegion });
+    expect(parseStorage(env).s3).toMatchObject({ bucket: primary().outputs.bucket, region: "ap-southeast-1" });
   });
 
   it("alarms when the copy falls behind, on the rule's metric in the replica's region, to a topic there the on-call address also gets", () => {

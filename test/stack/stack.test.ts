@@ -694,4 +694,11 @@ describe("configuration errors", () => {
   it("the program fails on a bad value with the schema's message", async () => {
     await expect(runProgram({ ...dev, "db-backup:schedule": "every hour" })).rejects.toThrow("db-backup:schedule: 'every hour' is not a rate(...) or cron(...) expression");
   });
+
+  it("the program and the synth refuse a replicaRegion that is the stack's own aws:region", async () => {
+    const same = { ...dev, "db-backup:replicaRegion": dev["aws:region"] };
+    const message = `db-backup:replicaRegion: '${dev["aws:region"]}' is this stack's own region (aws:region)`;
+    await expect(runProgram(same)).rejects.toThrow(message);
+    await expect(synth("dev", same)).rejects.toThrow(message);
+  });
 });
