@@ -8,7 +8,7 @@ const config = new pulumi.Config();
 
 function load() {
   try {
-    return parseStackConfig(config, pulumi.getStack());
+    return parseStackConfig(config, pulumi.getStack(), new pulumi.Config("aws").get("region"));
   } catch (err) {
     // A RunError is printed as its message alone, without a stack trace.
     if (err instanceof ConfigError) throw new pulumi.RunError(err.message);

@@ -307,3 +307,44 @@ export function backupSizeAlarmEvaluation(namespace: string, metricName: string,
   if (problem) throw new Error(`size-anomaly alarm: ${problem}`);
   return e;
 }
+
+/**
+ * The replica's lag alarm: ALARM when the copy in another region has been more than `maxLagSeconds`
+ * behind the primary for 15 minutes. S3 publishes ReplicationLatency, "the maximum number of seconds by
+ * which the replication destination bucket is behind the source bucket for a given replication rule", in
+ * AWS/S3 by SourceBucket, DestinationBucket and RuleId, in the destination's region, once the rule turns
+ * replication metrics on ("Using S3 Replication metrics", S3 User Guide,
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/repl-metrics.html). Metrics alone, without S3
+ * Replication Time Control: RTC adds a 15-minute SLA and its threshold events for a per-GB fee, and a
+ * backup copy an hour late is no worse than the hourly schedule that made it.
+ * - `Maximum` over 5 minutes: the worst lag of the rule in each period; three periods in a row above the
+ *   threshold, so one large dump copying across the ocean does not page while it is still moving.
+ * - An hour by default: prod backs up hourly, so a copy an hour behind misses one backup; the dumps are
+ *   small enough to cross in minutes (README "A copy in another region").
+ * - `missing`: S3 keeps publishing while nothing replicates, and stops when the destination bucket is
+ *   gone (the same page, "Is this metric still published if the destination bucket is deleted? No"), so
+ *   silence after data means the copy is gone or no longer measured: INSUFFICIENT_DATA, which pages by
+ *   the alarm's insufficient-data action. A fresh deploy starts there and pages no one (no state change).
+ */
+export function replicationLagAlarmEvaluation(maxLagSeconds = 3600): AlarmEvaluation {
+  const e: AlarmEvaluation = {
+    statistic: "Maximum",
+    period: 300,
+    evaluationPeriods: 3,
+    datapointsToAlarm: 3,
+    threshold: maxLagSeconds,
+    comparisonOperator: "GreaterThanThreshold",
+    treatMissingData: "missing",
+  };
+  const problem = alarmEvaluationProblem(e);
+  if (problem) throw new Error(`replication lag alarm: ${problem}`);
+  return e;
+}
+
+/** The replication rule's metric, as the lag alarm and the dashboard name it. */
+export const replicationLatencyMetric = { namespace: "AWS/S3", metricName: "ReplicationLatency" } as const;
+
+/** The dimensions S3 publishes a replication rule's metrics under ("Using S3 Replication metrics"). */
+export function replicationDimensions(sourceBucket: string, destinationBucket: string, ruleId: string): Record<string, string> {
+  return { SourceBucket: sourceBucket, DestinationBucket: destinationBucket, RuleId: ruleId };
+}

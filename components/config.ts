@@ -134,6 +134,11 @@ export interface StackConfig {
   drillMaxRowLossPercent: number;
   /** Object Lock default retention on the created bucket (not with bucketName). Default none. */
   objectLock?: ObjectLockConfig;
+  /**
+   * An AWS region for a copy of the stage's backups: a replica bucket there, with the primary's
+   * protections, kept by S3 Replication (not with bucketName; not the stack's own region). Default none.
+   */
+  replicaRegion?: string;
 }
 
 export class ConfigError extends Error {
@@ -419,8 +424,36 @@ function parseObjectLock(source: ConfigSource, bucketName: string | undefined, b
   return { mode: mode as ObjectLockMode, days: dayCount };
 }
 
-/** Parses and checks the whole stack configuration; throws ConfigError naming the first bad key. */
-export function parseStackConfig(source: ConfigSource, stage: string): StackConfig {
+/** An AWS region's name: ap-northeast-1, us-gov-west-1, eu-central-2. */
+export const regionPattern = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
+
+/**
+ * replicaRegion: where the copy lives. Only for the bucket this stack creates (replication is a setting of
+ * the source bucket, which an existing bucket's owner keeps), and never the stack's own region: the copy
+ * is there to outlive the loss of that region, which a bucket beside the primary would not.
+ */
+function parseReplicaRegion(source: ConfigSource, bucketName: string | undefined, stackRegion: string | undefined): string | undefined {
+  const replicaRegion = source.get("replicaRegion") || undefined;
+  if (replicaRegion === undefined) return undefined;
+  if (!regionPattern.test(replicaRegion)) throw new ConfigError("replicaRegion", `'${replicaRegion}' is not an AWS region name (e.g. ap-northeast-1, eu-central-1)`);
+  if (bucketName !== undefined) {
+    throw new ConfigError(
+      "replicaRegion",
+      `replicates only the bucket this stack creates; bucket '${bucketName}' keeps its owner's settings, replication included: ` +
+        "add a replication rule for this stage's prefix there (S3 console, the bucket's Management tab, Replication rules), or unset bucketName",
+    );
+  }
+  if (stackRegion !== undefined && replicaRegion === stackRegion) {
+    throw new ConfigError("replicaRegion", `'${replicaRegion}' is this stack's own region (aws:region): a copy there is lost with the primary; choose another region, e.g. one on another continent or coast`);
+  }
+  return replicaRegion;
+}
+
+/**
+ * Parses and checks the whole stack configuration; throws ConfigError naming the first bad key.
+ * `stackRegion` is the stack's aws:region, which replicaRegion must differ from (unchecked when unknown).
+ */
+export function parseStackConfig(source: ConfigSource, stage: string, stackRegion?: string): StackConfig {
   if (!/^[a-z][a-z0-9-]{0,19}$/.test(stage)) throw new ConfigError("(stack)", `stack name '${stage}' is used in resource names and S3 keys: use lowercase letters, digits and '-'`);
 
   const rawTargets = parseJson(source, "targets");
@@ -536,6 +569,7 @@ export function parseStackConfig(source: ConfigSource, stage: string): StackConf
     drillStaleAfterHours: integer(source, "drillStaleAfterHours", 50, 2, 168),
     drillMaxRowLossPercent: integer(source, "drillMaxRowLossPercent", 10, 0, 100),
     objectLock: parseObjectLock(source, bucketName, backupRetentionDays, noncurrentRetentionDays),
+    replicaRegion: parseReplicaRegion(source, bucketName, stackRegion),
   };
 }
 

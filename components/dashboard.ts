@@ -9,7 +9,7 @@
  */
 
 import { backupMetrics, drillMetrics, metricNamespace } from "../image/src/contract";
-import { backupSizeBand, sizeBandExpression } from "./alerts";
+import { backupSizeBand, replicationLatencyMetric, sizeBandExpression } from "./alerts";
 
 export interface DashboardInputs {
   stage: string;
@@ -21,6 +21,8 @@ export interface DashboardInputs {
   deadLetterQueueName: string;
   /** The task's log group, named in the header for the reader who needs the why. */
   logGroupName: string;
+  /** The copy in another region (replicaRegion): its rule's metric dimensions and region, and the lag alarm's threshold. */
+  replication?: { region: string; dimensions: Record<string, string>; maxLagSeconds: number };
 }
 
 export interface Widget {
@@ -167,11 +169,22 @@ export function dashboardBody(i: DashboardInputs): DashboardBody {
     metrics: [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", i.deadLetterQueueName, { stat: "Maximum", label: "messages waiting" }]],
     yAxis: { left: { min: 0 } },
   });
+  // S3 publishes the rule's metrics in the replica's region; a metric widget names its own region.
+  const r = i.replication;
+  const replication = r
+    ? [metricWidget(gridWidth, 6, r.region, {
+        title: `Copy in ${r.region}: how far behind the backups it is (s)`,
+        period: 300,
+        metrics: [[replicationLatencyMetric.namespace, replicationLatencyMetric.metricName, ...Object.entries(r.dimensions).flat(), { stat: "Maximum", label: "replication latency" }]],
+        annotations: { horizontal: [{ value: r.maxLagSeconds, label: "the lag alarm's threshold" }] },
+        yAxis: { left: { min: 0 } },
+      })]
+    : [];
   return {
     start: "-P7D",
     // Each graph keeps its own period: the size graph's must be the size alarm's for the band to be the alarm's.
     periodOverride: "inherit",
-    widgets: layout([[header], [...alarmWidgets, deadLetters], ...i.targets.map((t) => targetWidgets(i, t))]),
+    widgets: layout([[header], [...alarmWidgets, deadLetters], replication, ...i.targets.map((t) => targetWidgets(i, t))]),
   };
 }
 

@@ -124,10 +124,10 @@ export const drillsPrefix = "drills";
  * and only with the encryption context S3 sends for this stage's objects (s3EncryptionContexts). S3 asks
  * KMS only for requests the role's S3 statements allow, so those decide what is read or written.
  */
-function encryptThroughS3(i: TaskRoleInputs, actions: string[], objectArns = [`${i.bucketArn}/${i.stage}/*`]): Statement[] {
+function encryptThroughS3(i: TaskRoleInputs, actions: string[], { sid = "EncryptThroughS3", objectArns = [`${i.bucketArn}/${i.stage}/*`] }: { sid?: string; objectArns?: string[] } = {}): Statement[] {
   if (!i.kms) return [];
   return [{
-    Sid: "EncryptThroughS3",
+    Sid: sid,
     Effect: "Allow",
     Action: actions,
     Resource: i.kms.keyArn,
@@ -152,8 +152,20 @@ export function taskRolePolicy(i: TaskRoleInputs): PolicyDocument {
     : Object.values(enginePrefixes).map((engine) => `${i.bucketArn}/${i.stage}/${engine}/*`);
   return doc(
     { Sid: i.targets ? "WriteOwnTargetBackups" : "WriteOwnStageBackups", Effect: "Allow", Action: ["s3:PutObject", "s3:AbortMultipartUpload"], Resource: writable },
-    ...encryptThroughS3(i, ["kms:GenerateDataKey", "kms:Decrypt"], i.targets ? writable : undefined),
+    ...encryptThroughS3(i, ["kms:GenerateDataKey", "kms:Decrypt"], { objectArns: i.targets ? writable : undefined }),
   );
+}
+
+/** The replica bucket (replicaRegion) and its own key, in the replica's region; absent without a replica. */
+export interface ReplicaInputs {
+  bucketArn: string;
+  /** The replica's SSE-KMS key (in the replica's region) and its Bucket Key setting; absent for SSE-S3. */
+  kms?: { keyArn: string; bucketKey: BucketKeySetting };
+}
+
+export interface VerifierRoleInputs extends TaskRoleInputs {
+  /** The copy in another region, which `verify`, `restore` and `drill --replica` read instead of the bucket. */
+  replica?: ReplicaInputs;
 }
 
 /**
@@ -165,13 +177,58 @@ export function taskRolePolicy(i: TaskRoleInputs): PolicyDocument {
  * access to their S3 home directory, programmatically and in the console",
  * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_examples_s3_home-directory-console.html).
  * KMS: Decrypt to read SSE-KMS objects, GenerateDataKey to write a drill record (a single PutObject).
+ * With a replica, the same on the replica bucket and its key (`drill --replica` reads the copy and
+ * leaves its record there: when the primary's region is gone, the copy is all there is).
  */
-export function verifierRolePolicy(i: TaskRoleInputs): PolicyDocument {
+export function verifierRolePolicy(i: VerifierRoleInputs): PolicyDocument {
+  const grants = (b: TaskRoleInputs, suffix: string): Statement[] => [
+    { Sid: `ListOwnStage${suffix}`, Effect: "Allow", Action: "s3:ListBucket", Resource: b.bucketArn, Condition: { StringLike: { "s3:prefix": `${b.stage}/*` } } },
+    { Sid: `ReadOwnStage${suffix}`, Effect: "Allow", Action: "s3:GetObject", Resource: `${b.bucketArn}/${b.stage}/*` },
+    { Sid: `WriteDrillRecords${suffix}`, Effect: "Allow", Action: "s3:PutObject", Resource: `${b.bucketArn}/${b.stage}/${drillsPrefix}/*` },
+    ...encryptThroughS3(b, ["kms:Decrypt", "kms:GenerateDataKey"], { sid: `EncryptThroughS3${suffix}` }),
+  ];
+  return doc(...grants(i, ""), ...(i.replica ? grants({ ...i.replica, stage: i.stage }, "InReplica") : []));
+}
+
+export interface ReplicationRoleInputs {
+  /** The primary bucket, replication's source. */
+  sourceBucketArn: string;
+  stage: string;
+  /** The primary's SSE-KMS key; absent for SSE-S3. */
+  sourceKms?: { keyArn: string; bucketKey: BucketKeySetting };
+  replica: ReplicaInputs;
+  /** The source bucket locks its objects (objectLock): S3 reads each version's retention to copy it. */
+  objectLock: boolean;
+}
+
+/**
+ * What S3 may do when it replicates this stage to the replica, as "Setting up permissions for live
+ * replication" (S3 User Guide, https://docs.aws.amazon.com/AmazonS3/latest/userguide/setting-repl-config-perm-overview.html)
+ * lists it, narrowed to the stage's prefix: read the replication configuration and list the source
+ * bucket; read the versions to replicate (with their ACL and tags) under `<stage>/` only; write replicas
+ * and their tags under the replica's `<stage>/` only. No s3:ReplicateDelete: delete markers are not
+ * replicated (the rule's DeleteMarkerReplication is Disabled), so a delete on the primary, by an intruder
+ * or a mistake, never reaches the copy, and the role could not carry one if the rule changed.
+ * With Object Lock on the source, S3 also reads each version's retention and legal hold to copy them
+ * (s3:GetObjectRetention, s3:GetObjectLegalHold; "Object Lock considerations", Using Object Lock with S3
+ * Replication, https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html).
+ * SSE-KMS: Decrypt with the source key through S3 in the source's region, Encrypt with the replica's key
+ * through S3 in the replica's region, each only for its bucket's encryption context ("Replicating
+ * encrypted objects", https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html).
+ */
+export function replicationRolePolicy(i: ReplicationRoleInputs): PolicyDocument {
+  const lockReads = i.objectLock ? ["s3:GetObjectRetention", "s3:GetObjectLegalHold"] : [];
   return doc(
-    { Sid: "ListOwnStage", Effect: "Allow", Action: "s3:ListBucket", Resource: i.bucketArn, Condition: { StringLike: { "s3:prefix": `${i.stage}/*` } } },
-    { Sid: "ReadOwnStage", Effect: "Allow", Action: "s3:GetObject", Resource: `${i.bucketArn}/${i.stage}/*` },
-    { Sid: "WriteDrillRecords", Effect: "Allow", Action: "s3:PutObject", Resource: `${i.bucketArn}/${i.stage}/${drillsPrefix}/*` },
-    ...encryptThroughS3(i, ["kms:Decrypt", "kms:GenerateDataKey"]),
+    { Sid: "ReadReplicationConfiguration", Effect: "Allow", Action: ["s3:GetReplicationConfiguration", "s3:ListBucket"], Resource: i.sourceBucketArn },
+    {
+      Sid: "ReadStageVersions",
+      Effect: "Allow",
+      Action: ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging", ...lockReads],
+      Resource: `${i.sourceBucketArn}/${i.stage}/*`,
+    },
+    { Sid: "ReplicateStage", Effect: "Allow", Action: ["s3:ReplicateObject", "s3:ReplicateTags"], Resource: `${i.replica.bucketArn}/${i.stage}/*` },
+    ...encryptThroughS3({ bucketArn: i.sourceBucketArn, stage: i.stage, kms: i.sourceKms }, ["kms:Decrypt"], { sid: "DecryptSource" }),
+    ...encryptThroughS3({ bucketArn: i.replica.bucketArn, stage: i.stage, kms: i.replica.kms }, ["kms:Encrypt"], { sid: "EncryptReplica" }),
   );
 }
 
@@ -227,9 +284,12 @@ export function bucketPolicy(bucketArn: string): PolicyDocument {
   });
 }
 
-/** Only this stack's EventBridge rules and CloudWatch alarms may publish alerts. */
+/**
+ * Only this stack's EventBridge rules and CloudWatch alarms may publish alerts. A topic no rule sends to
+ * (the replica region's, for its alarm) has only the alarms' statement: IAM takes no empty list of ARNs.
+ */
 export function alertTopicPolicy(topicArn: string, ruleArns: string[], accountId: string): PolicyDocument {
-  return doc(
+  const rules: Statement[] = ruleArns.length === 0 ? [] : [
     {
       Sid: "TaskFailureRules",
       Effect: "Allow",
@@ -238,6 +298,9 @@ export function alertTopicPolicy(topicArn: string, ruleArns: string[], accountId
       Resource: topicArn,
       Condition: { ArnEquals: { "aws:SourceArn": ruleArns } },
     },
+  ];
+  return doc(
+    ...rules,
     {
       Sid: "Alarms",
       Effect: "Allow",

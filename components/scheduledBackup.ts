@@ -3,18 +3,30 @@ import * as aws from "@pulumi/aws";
 import * as dockerBuild from "@pulumi/docker-build";
 import * as pulumi from "@pulumi/pulumi";
 import { backupMetrics, drillMetrics, metricNamespace } from "../image/src/contract";
-import { backupSizeAlarmEvaluation, deadLetterAlarmEvaluation, failedDeliveryAlarmEvaluation, failureRuleIds, staleBackupAlarmEvaluation, taskFailureRules } from "./alerts";
+import {
+  backupSizeAlarmEvaluation,
+  deadLetterAlarmEvaluation,
+  failedDeliveryAlarmEvaluation,
+  failureRuleIds,
+  replicationDimensions,
+  replicationLagAlarmEvaluation,
+  replicationLatencyMetric,
+  staleBackupAlarmEvaluation,
+  taskFailureRules,
+} from "./alerts";
+import { lockedDownBucket, type LockedDownBucket } from "./bucket";
 import { drillIdentityKey, needsDrillIdentity, secretKeyOf, type StackConfig, type TargetConfig } from "./config";
 import {
   alertTopicPolicy,
   assumeRolePolicy,
-  bucketPolicy,
   type BucketKeySetting,
   executionRolePolicy,
   type PolicyDocument,
+  type ReplicaInputs,
+  replicationRolePolicy,
   schedulerRolePolicy,
-  type TaskRoleInputs,
   taskRolePolicy,
+  type VerifierRoleInputs,
   verifierRolePolicy,
 } from "./policies";
 import { dashboardBody, dashboardUrl } from "./dashboard";
@@ -133,57 +145,97 @@ export class ScheduledBackup extends pulumi.ComponentResource {
     let bucketName: pulumi.Output<string>;
     let kmsKeyArn: pulumi.Output<string> | undefined;
     let bucketKey: BucketKeySetting = "unknown";
+    let primary: LockedDownBucket | undefined;
     if (cfg.bucketName) {
       bucketName = pulumi.output(cfg.bucketName);
       // Its Bucket Key setting is its owner's to change, so the grant allows either context (policies.ts).
       if (cfg.bucketKmsKeyArn) kmsKeyArn = pulumi.output(cfg.bucketKmsKeyArn);
     } else {
-      const bucket = new aws.s3.Bucket(`${name}-backups`, { forceDestroy: false, tags }, { ...parent, protect: cfg.stage === "prod" });
-      bucketName = bucket.bucket;
-      if (cfg.kmsEncryption) {
-        const key = new aws.kms.Key(`${name}-backups`, { description: `db-backup ${cfg.stage} backups`, enableKeyRotation: true, deletionWindowInDays: 30, tags }, parent);
-        kmsKeyArn = key.arn;
-      }
+      primary = lockedDownBucket(`${name}-backups`, cfg, `db-backup ${cfg.stage} backups`, parent);
+      bucketName = primary.bucket.bucket;
+      kmsKeyArn = primary.kmsKeyArn;
       bucketKey = kmsKeyArn ? "enabled" : "disabled";
-      new aws.s3.BucketServerSideEncryptionConfiguration(`${name}-backups`, {
-        bucket: bucket.id,
-        rules: [{
-          applyServerSideEncryptionByDefault: kmsKeyArn ? { sseAlgorithm: "aws:kms", kmsMasterKeyId: kmsKeyArn } : { sseAlgorithm: "AES256" },
-          bucketKeyEnabled: bucketKey === "enabled",
-        }],
-      }, parent);
-      const versioning = new aws.s3.BucketVersioning(`${name}-backups`, { bucket: bucket.id, versioningConfiguration: { status: "Enabled" } }, parent);
-      if (cfg.objectLock) {
-        // Enabled through PutObjectLockConfiguration on the versioned bucket, not the Bucket's
-        // objectLockEnabled, which replaces an existing bucket (prod's is protected): S3 turns Object
-        // Lock on for an existing versioned bucket this way ("Configuring S3 Object Lock", S3 User Guide).
-        // The default retention is bucket-wide; the bucket holds only this stage's prefix.
-        new aws.s3.BucketObjectLockConfiguration(`${name}-backups`, {
-          bucket: bucket.id,
-          objectLockEnabled: "Enabled",
-          rule: { defaultRetention: { mode: cfg.objectLock.mode, days: cfg.objectLock.days } },
-        }, { ...parent, dependsOn: [versioning] });
-      }
-      const publicAccess = new aws.s3.BucketPublicAccessBlock(`${name}-backups`, {
-        bucket: bucket.id,
-        blockPublicAcls: true,
-        blockPublicPolicy: true,
-        ignorePublicAcls: true,
-        restrictPublicBuckets: true,
-      }, parent);
-      new aws.s3.BucketOwnershipControls(`${name}-backups`, { bucket: bucket.id, rule: { objectOwnership: "BucketOwnerEnforced" } }, parent);
-      new aws.s3.BucketPolicy(`${name}-backups`, { bucket: bucket.id, policy: pulumi.jsonStringify(bucket.arn.apply(bucketPolicy)) }, { ...parent, dependsOn: [publicAccess] });
-      new aws.s3.BucketLifecycleConfiguration(`${name}-backups`, {
-        bucket: bucket.id,
-        rules: [
-          { id: "expire-backups", status: "Enabled", filter: { prefix: `${cfg.stage}/` }, expiration: { days: cfg.backupRetentionDays } },
-          { id: "expire-noncurrent-versions", status: "Enabled", filter: {}, noncurrentVersionExpiration: { noncurrentDays: cfg.noncurrentRetentionDays } },
-          { id: "abort-incomplete-uploads", status: "Enabled", filter: {}, abortIncompleteMultipartUpload: { daysAfterInitiation: 1 } },
-        ],
-      }, parent);
     }
     this.bucketName = bucketName;
     const bucketArn = pulumi.interpolate`arn:${partition}:s3:::${bucketName}`;
+
+    // The copy in another region (replicaRegion): a replica bucket kept like the primary, S3 Replication
+    // of this stage's prefix with a role of its own, and an alarm when the copy falls behind.
+    let replica:
+      | { bucketName: pulumi.Output<string>; region: string; inputs: pulumi.Output<ReplicaInputs>; lagAlarm: aws.cloudwatch.MetricAlarm; lagDimensions: pulumi.Output<Record<string, string>> }
+      | undefined;
+    if (primary && cfg.replicaRegion) {
+      const replicaRegion = cfg.replicaRegion;
+      const provider = new aws.Provider(`${name}-replica`, { region: replicaRegion }, parent);
+      const inReplicaRegion = { parent: this, provider };
+      const copy = lockedDownBucket(`${name}-replica`, cfg, `db-backup ${cfg.stage} backups, replica in ${replicaRegion}`, inReplicaRegion);
+      const replicaInputs = pulumi.all([copy.bucket.arn, copy.kmsKeyArn]).apply(([arn, key]): ReplicaInputs => ({ bucketArn: arn, kms: key ? { keyArn: key, bucketKey: "enabled" } : undefined }));
+      const replicationRole = new aws.iam.Role(`${name}-replication`, {
+        description: `db-backup ${cfg.stage}: lets S3 copy ${cfg.stage}/ to the replica in ${replicaRegion}, and nothing else`,
+        assumeRolePolicy: trustedBy("s3.amazonaws.com"),
+        tags,
+      }, parent);
+      const replicationPolicy = new aws.iam.RolePolicy(`${name}-replication`, {
+        role: replicationRole.id,
+        policy: pulumi.jsonStringify(pulumi.all([primary.bucket.arn, primary.kmsKeyArn, replicaInputs]).apply(([sourceArn, sourceKey, replicaOf]) => replicationRolePolicy({
+          sourceBucketArn: sourceArn,
+          stage: cfg.stage,
+          sourceKms: sourceKey ? { keyArn: sourceKey, bucketKey: "enabled" } : undefined,
+          replica: replicaOf,
+          objectLock: cfg.objectLock !== undefined,
+        }))),
+      }, parent);
+      // One rule for the stage's prefix, V2 (a Filter), so delete markers are replicated only when asked
+      // and they are not: a delete on the primary, by an intruder or by mistake, never reaches the copy
+      // ("Replicating delete markers between buckets", S3 User Guide,
+      // https://docs.aws.amazon.com/AmazonS3/latest/userguide/delete-marker-replication.html). The
+      // lifecycle expires the copy's objects on its own. SSE-KMS objects are replicated only when the rule
+      // opts in (sseKmsEncryptedObjects) and names the replica's key ("Replicating encrypted objects").
+      // Replication metrics without Replication Time Control: the lag alarm needs the metrics, not the
+      // SLA (alerts.ts replicationLagAlarmEvaluation).
+      const ruleId = `${cfg.stage}-to-${replicaRegion}`;
+      new aws.s3.BucketReplicationConfig(`${name}-replication`, {
+        bucket: primary.bucket.id,
+        role: replicationRole.arn,
+        rules: [{
+          id: ruleId,
+          status: "Enabled",
+          priority: 1,
+          filter: { prefix: `${cfg.stage}/` },
+          deleteMarkerReplication: { status: "Disabled" },
+          sourceSelectionCriteria: primary.kmsKeyArn ? { sseKmsEncryptedObjects: { status: "Enabled" } } : undefined,
+          destination: {
+            bucket: copy.bucket.arn,
+            storageClass: "STANDARD",
+            encryptionConfiguration: copy.kmsKeyArn ? { replicaKmsKeyId: copy.kmsKeyArn } : undefined,
+            metrics: { status: "Enabled" },
+          },
+        }],
+      }, { ...parent, dependsOn: [...primary.ready, ...copy.ready, replicationPolicy] });
+      // S3 publishes the rule's metrics in the replica's region, and an alarm notifies a topic of its own
+      // region: the replica's alerts go to a topic there, with the same e-mail subscription.
+      const replicaAlerts = new aws.sns.Topic(`${name}-replica-alerts`, { tags }, inReplicaRegion);
+      new aws.sns.TopicPolicy(`${name}-replica-alerts`, {
+        arn: replicaAlerts.arn,
+        policy: pulumi.jsonStringify(pulumi.all([replicaAlerts.arn, identity.accountId]).apply(([topic, account]) => alertTopicPolicy(topic, [], account))),
+      }, inReplicaRegion);
+      if (cfg.alertEmail) {
+        new aws.sns.TopicSubscription(`${name}-replica-alerts-email`, { topic: replicaAlerts.arn, protocol: "email", endpoint: cfg.alertEmail }, inReplicaRegion);
+      }
+      const lagDimensions = pulumi.all([primary.bucket.bucket, copy.bucket.bucket]).apply(([source, destination]) => replicationDimensions(source, destination, ruleId));
+      const lagAlarm = new aws.cloudwatch.MetricAlarm(`${name}-replication-lag`, {
+        alarmDescription: `db-backup ${cfg.stage}: the copy in ${replicaRegion} is more than an hour behind the backups (INSUFFICIENT_DATA: the replica stopped reporting; see README "A copy in another region")`,
+        namespace: replicationLatencyMetric.namespace,
+        metricName: replicationLatencyMetric.metricName,
+        dimensions: lagDimensions,
+        ...replicationLagAlarmEvaluation(),
+        alarmActions: [replicaAlerts.arn],
+        okActions: [replicaAlerts.arn],
+        insufficientDataActions: [replicaAlerts.arn],
+        tags,
+      }, inReplicaRegion);
+      replica = { bucketName: copy.bucket.bucket, region: replicaRegion, inputs: replicaInputs, lagAlarm, lagDimensions };
+    }
 
     // Cluster and logs.
     const cluster = new aws.ecs.Cluster(`${name}-cluster`, {
@@ -229,12 +281,19 @@ export class ScheduledBackup extends pulumi.ComponentResource {
       }, parent);
       return role;
     };
-    const s3Role = (id: string, description: string, policy: (i: TaskRoleInputs) => PolicyDocument, targets?: TargetConfig[]) => {
+    /** A task role: the policy builder given the bucket, its key, and the targets (per-target backup) or the replica (verifier) it reaches. */
+    const s3Role = (id: string, description: string, policy: (i: VerifierRoleInputs) => PolicyDocument, reach: { targets?: TargetConfig[]; replica?: pulumi.Output<ReplicaInputs> } = {}) => {
       const role = new aws.iam.Role(id, { description, assumeRolePolicy: trustedBy("ecs-tasks.amazonaws.com"), tags }, parent);
       new aws.iam.RolePolicy(id, {
         role: role.id,
-        policy: pulumi.jsonStringify(pulumi.all([bucketArn, kmsKeyArn]).apply(([arn, key]) =>
-          policy({ bucketArn: arn, stage: cfg.stage, kms: key ? { keyArn: key, bucketKey } : undefined, targets: targets?.map((t) => ({ engine: t.engine, name: t.name })) }))),
+        policy: pulumi.jsonStringify(pulumi.all([bucketArn, kmsKeyArn, reach.replica]).apply(([arn, key, replicaOf]) =>
+          policy({
+            bucketArn: arn,
+            stage: cfg.stage,
+            kms: key ? { keyArn: key, bucketKey } : undefined,
+            targets: reach.targets?.map((t) => ({ engine: t.engine, name: t.name })),
+            replica: replicaOf,
+          }))),
       }, parent);
       return role;
     };
@@ -243,7 +302,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
       `db-backup ${cfg.stage}: lets ECS pull the image and write the restore drill's logs${drillIdentity ? " and read its age identity" : " (no secrets)"}`,
       drillIdentity ? [drillIdentity.arn] : [],
     );
-    const drillRole = s3Role(`${name}-drill`, `db-backup ${cfg.stage}: lets the restore drill list and read ${cfg.stage}/ and write under ${cfg.stage}/drills/, nothing else`, verifierRolePolicy);
+    const drillRole = s3Role(`${name}-drill`, `db-backup ${cfg.stage}: lets the restore drill list and read ${cfg.stage}/ and write under ${cfg.stage}/drills/${replica ? ", in the bucket and its replica" : ""}, nothing else`, verifierRolePolicy, { replica: replica?.inputs });
 
     // The backup tasks, one path for both isolation modes: the stage's one task (per-stage), or one per
     // target (per-target), each with its own execution role (its targets' parameters only), task role
@@ -257,7 +316,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
         unit.config.targets.map((u) => parameters[cfg.targets.indexOf(u)].arn),
       );
       const taskRoleOfTask = t
-        ? s3Role(`${id}-task`, `db-backup ${cfg.stage}: lets the backup of ${t.name} write new objects under ${cfg.stage}/${t.engine}/${t.name}/ and nothing else`, taskRolePolicy, [t])
+        ? s3Role(`${id}-task`, `db-backup ${cfg.stage}: lets the backup of ${t.name} write new objects under ${cfg.stage}/${t.engine}/${t.name}/ and nothing else`, taskRolePolicy, { targets: [t] })
         : s3Role(`${id}-task`, `db-backup ${cfg.stage}: lets the backup write new objects under ${cfg.stage}/<engine>/ and nothing else`, taskRolePolicy);
       const taskDefinition = new aws.ecs.TaskDefinition(`${id}-task`, {
         family: id,
@@ -279,8 +338,11 @@ export class ScheduledBackup extends pulumi.ComponentResource {
       ...fargateTaskShape({ cpu: cfg.drillCpu, memory: cfg.drillMemory, ephemeralStorageGiB: cfg.drillEphemeralStorageGiB, architecture: cfg.architecture }),
       executionRoleArn: drillExecutionRole.arn,
       taskRoleArn: drillRole.arn,
-      containerDefinitions: pulumi.jsonStringify(pulumi.all([this.imageRef, bucketName, region, logGroup.name, drillIdentity?.arn])
-        .apply(([imageRef, bucket, reg, group, identityArn]) => buildDrillContainerDefinitions({ config: cfg, image: imageRef, bucket, region: reg, logGroup: group, identityArn }))),
+      containerDefinitions: pulumi.jsonStringify(pulumi.all([this.imageRef, bucketName, region, logGroup.name, drillIdentity?.arn, replica?.bucketName])
+        .apply(([imageRef, bucket, reg, group, identityArn, replicaBucket]) => buildDrillContainerDefinitions({
+          config: cfg, image: imageRef, bucket, region: reg, logGroup: group, identityArn,
+          replica: replicaBucket && replica ? { bucket: replicaBucket, region: replica.region } : undefined,
+        }))),
       tags,
     }, parent);
 
@@ -360,7 +422,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
         logGroupName,
       }));
     // Every alarm of the stage, for the dashboard's alarm widget.
-    const alarms: aws.cloudwatch.MetricAlarm[] = [];
+    const alarms: aws.cloudwatch.MetricAlarm[] = replica ? [replica.lagAlarm] : [];
     // The rules' kinds are fixed (alerts.ts); only their contents wait on ARNs.
     const failureRules = failureRuleIds.map((id) => {
       const rule = rules.apply((all) => all.find((r) => r.id === id)!);
@@ -435,14 +497,15 @@ export class ScheduledBackup extends pulumi.ComponentResource {
     }
     const dashboard = new aws.cloudwatch.Dashboard(`${name}-dashboard`, {
       dashboardName: name,
-      dashboardBody: pulumi.jsonStringify(pulumi.all([region, pulumi.all(alarms.map((a) => a.arn)), deadLetters.name, logGroup.name])
-        .apply(([reg, alarmArns, deadLetterQueueName, logGroupName]) => dashboardBody({
+      dashboardBody: pulumi.jsonStringify(pulumi.all([region, pulumi.all(alarms.map((a) => a.arn)), deadLetters.name, logGroup.name, replica?.lagDimensions])
+        .apply(([reg, alarmArns, deadLetterQueueName, logGroupName, lagDimensions]) => dashboardBody({
           stage: cfg.stage,
           region: reg,
           targets: cfg.targets.map((t) => ({ name: t.name, engine: t.engine })),
           alarmArns,
           deadLetterQueueName,
           logGroupName,
+          replication: replica && lagDimensions ? { region: replica.region, dimensions: lagDimensions, maxLagSeconds: replicationLagAlarmEvaluation().threshold } : undefined,
         }))),
     }, parent);
     this.dashboardUrl = pulumi.all([region, dashboard.dashboardName]).apply(([reg, dashboardName]) => dashboardUrl(reg, dashboardName));

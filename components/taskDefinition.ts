@@ -50,6 +50,8 @@ export interface RunnerInputs {
   bucket: string;
   region: string;
   logGroup: string;
+  /** The copy in another region (replicaRegion), which `--replica` reads; absent without one. */
+  replica?: { bucket: string; region: string };
 }
 
 export interface ContainerInputs extends RunnerInputs {
@@ -72,6 +74,7 @@ function stackEnvironment(i: RunnerInputs): StackEnvironment {
     BACKUP_TIMEZONE: i.config.scheduleTimezone,
     BACKUP_TARGET_TIMEOUT_SECONDS: String(i.config.targetTimeoutMinutes * 60),
     ...(i.config.encryptionRecipients ? { BACKUP_AGE_RECIPIENTS: i.config.encryptionRecipients.join("\n") } : {}),
+    ...(i.replica ? { BACKUP_REPLICA_BUCKET: i.replica.bucket, BACKUP_REPLICA_REGION: i.replica.region } : {}),
   };
 }
 

@@ -253,6 +253,35 @@ export const prodBucketsLocked: StackRule = {
   },
 };
 
+/**
+ * Every prod bucket that holds backups is copied to another region: the source of a replication
+ * configuration with an enabled rule whose destination is another bucket of the stack, in another region
+ * where both report theirs (a bucket's `region` output). A bucket that is such a destination is the copy
+ * and needs none of its own.
+ */
+export const prodBucketsReplicated: StackRule = {
+  name: "prod-buckets-replicated",
+  description: "A bucket a prod stack creates (tagged db-backup:stage=prod) is replicated by an enabled rule to a bucket of the stack in another region, so the backups outlive the region.",
+  check(resources, bucketOf) {
+    const buckets = resources.filter((r) => r.type === "aws:s3/bucket:Bucket");
+    const replications = resources.filter((r) => r.type === "aws:s3/bucketReplicationConfig:BucketReplicationConfig");
+    const destinationsOf = (source: ResourceLike) =>
+      replications
+        .filter((c) => bucketOf(c) === source)
+        .flatMap((c) => list<any>(c.props.rules).filter((rule) => rule?.status === "Enabled"))
+        .map((rule) => buckets.find((b) => b !== source && b.props.arn !== undefined && b.props.arn === rule.destination?.bucket));
+    const copies = new Set(buckets.flatMap(destinationsOf));
+    return buckets
+      .filter((b) => b.props.tags?.["db-backup:stage"] === "prod" && !copies.has(b))
+      .flatMap((bucket) => {
+        const destinations = destinationsOf(bucket).filter((d): d is ResourceLike => d !== undefined);
+        if (destinations.length === 0) return [`prod bucket '${bucket.name}' is not replicated to another region: set replicaRegion in Pulumi.prod.yaml`];
+        const elsewhere = destinations.filter((d) => d.props.region === undefined || bucket.props.region === undefined || d.props.region !== bucket.props.region);
+        return elsewhere.length > 0 ? [] : [`prod bucket '${bucket.name}' is replicated only within its own region (${bucket.props.region}): set replicaRegion to another region`];
+      });
+  },
+};
+
 export const resourceRules: ResourceRule[] = [
   noSecretsInTaskEnvironment,
   imagesPinnedByDigest,
@@ -266,4 +295,4 @@ export const resourceRules: ResourceRule[] = [
   noBackupDeletion,
 ];
 
-export const stackRules: StackRule[] = [everyBucketLockedDown, everyAlarmAlerts, prodBucketsLocked];
+export const stackRules: StackRule[] = [everyBucketLockedDown, everyAlarmAlerts, prodBucketsLocked, prodBucketsReplicated];

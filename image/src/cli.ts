@@ -19,7 +19,7 @@ import { addSecret, log, useTerminal } from "./log";
 import { checkArchive, downloadVerified, findBackups, restoreInto } from "./restore";
 import { s3Client } from "./s3";
 import { withIdentityFile } from "./encryption";
-import { parseDrillSettings, parseProgressSeconds, scratchDir, parseSettings, parseStorage, parseTargets, restoreTarget, secretValues, SettingsError, withoutSecrets } from "./settings";
+import { parseDrillSettings, parseProgressSeconds, scratchDir, parseSettings, parseStorage, parseTargets, restoreTarget, secretValues, SettingsError, withoutSecrets, type Source } from "./settings";
 
 type Env = NodeJS.ProcessEnv;
 /** A command's work, given its parsed options. */
@@ -51,8 +51,11 @@ function parseTime(value: string | undefined): Date | undefined {
   return date;
 }
 
+/** Where a command reads: the bucket, or with --replica its copy in another region. */
+const sourceOf = (values: { replica?: boolean }): Source => (values.replica ? "replica" : "bucket");
+
 async function verify(values: OptionValues<typeof commands.verify>, env: Env, stop: AbortSignal): Promise<number> {
-  const { stage, s3 } = parseStorage(env);
+  const { stage, s3 } = parseStorage(env, sourceOf(values));
   const progressSeconds = parseProgressSeconds(env);
   const client = s3Client(s3);
   const refs = latestPerTarget(await findBackups(client, s3.bucket, stage), parseTime(values.at)).filter((r) => !values.target || r.name === values.target);
@@ -88,7 +91,7 @@ async function restore(values: OptionValues<typeof commands.restore>, env: Env, 
   if (!values.database && !allDatabases) throw new SettingsError(`--database is missing: ${commands.restore.options.database.description}`);
   const jobs = Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new SettingsError(`--jobs '${values.jobs}' is not a positive whole number`);
-  const { stage, s3 } = parseStorage(env);
+  const { stage, s3 } = parseStorage(env, sourceOf(values));
   const progressSeconds = parseProgressSeconds(env);
   // The target's secret may be left out when restore brings its own (restoreTarget checks for one of them).
   const targets = parseTargets(env, "optional");
@@ -125,7 +128,7 @@ async function restore(values: OptionValues<typeof commands.restore>, env: Env, 
  * that are set (a laptop's environment) are kept from the tools and the log.
  */
 async function drill(values: OptionValues<typeof commands.drill>, env: Env, stop: AbortSignal): Promise<number> {
-  const settings = parseDrillSettings(env);
+  const settings = parseDrillSettings(env, sourceOf(values));
   if (values.target && settings.targets.length > 0 && !settings.targets.some((t) => t.name === values.target)) {
     throw new SettingsError(`--target '${values.target}' is not one of the targets BACKUP_TARGETS configures (${settings.targets.map((t) => t.name).join(", ")})`);
   }

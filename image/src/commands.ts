@@ -50,6 +50,8 @@ export const variables = {
   BACKUP_AGE_RECIPIENTS: "age public keys (age1…), one per line: each dump is encrypted for them before it leaves the runner (keys end in .age)",
   AGE_IDENTITY_FILE: "(secret file) the path of the age identity that decrypts encrypted backups; never the identity itself",
   AGE_IDENTITY: "(secret) the identity itself, as the verifier task gets it from an ECS secret: written to a private file for age and removed afterwards; not with AGE_IDENTITY_FILE",
+  BACKUP_REPLICA_BUCKET: "the copy of the stage's backups in another region, read with --replica (set on the verifier task when the stack has replicaRegion)",
+  BACKUP_REPLICA_REGION: "that copy's region (e.g. ap-northeast-1)",
   DRILL_MAX_ROW_LOSS_PERCENT: "a drill fails when a table or collection lost more than this percentage of its rows since the previous drill",
 } as const satisfies Record<string, VariableSpec>;
 
@@ -84,6 +86,14 @@ const targets = [
 /** Which backup verify, restore and drill take: they pick it the same way (latestPerTarget). */
 const at = { type: "string", value: "<time>", description: "the latest backup at or before this time (ISO 8601, e.g. 2024-10-27T18:00:00+08:00) instead of the latest" } as const;
 const anyTarget = { type: "string", value: "<name>", description: "only this target (every target by default)" } as const;
+/** Where verify, restore and drill read: the bucket, or its copy in another region. */
+const replica = {
+  type: "boolean",
+  default: false,
+  description: "read the copy in another region (BACKUP_REPLICA_BUCKET in BACKUP_REPLICA_REGION) instead of S3_BUCKET: when the bucket's region is down, or its backups are gone",
+} as const;
+/** The variables --replica reads. */
+const replicaVariables = ["BACKUP_REPLICA_BUCKET", "BACKUP_REPLICA_REGION"] as const;
 
 export const commands = {
   backup: {
@@ -102,9 +112,10 @@ export const commands = {
       target: anyTarget,
       at,
       deep: { type: "boolean", default: false, description: "also read every data block (pg_restore --file=/dev/null)" },
+      replica,
     },
-    variables: [...storage, "BACKUP_PROGRESS_SECONDS", "AGE_IDENTITY_FILE", "AGE_IDENTITY"],
-    examples: ["npm run verify -- --deep", "npm run verify -- --target app --at 2024-10-27T18:00:00+08:00"],
+    variables: [...storage, ...replicaVariables, "BACKUP_PROGRESS_SECONDS", "AGE_IDENTITY_FILE", "AGE_IDENTITY"],
+    examples: ["npm run verify -- --deep", "npm run verify -- --target app --at 2024-10-27T18:00:00+08:00", "npm run verify -- --replica"],
   },
   restore: {
     summary: "restore a target's latest backup (or the one at --at) into a database you name",
@@ -122,12 +133,14 @@ export const commands = {
       port: { type: "string", value: "<port>", description: "its port (the target's by default)" },
       user: { type: "string", value: "<user>", description: "the user to restore as, with its password in RESTORE_PG_PASSWORD (the target's by default)" },
       sslmode: { type: "string", value: "<mode>", description: "libpq sslmode for that connection (the target's by default)" },
+      replica,
     },
-    variables: [...storage, "BACKUP_PROGRESS_SECONDS", "AGE_IDENTITY_FILE", "AGE_IDENTITY", "RESTORE_PG_PASSWORD", "RESTORE_MONGO_URI", ...targets],
+    variables: [...storage, ...replicaVariables, "BACKUP_PROGRESS_SECONDS", "AGE_IDENTITY_FILE", "AGE_IDENTITY", "RESTORE_PG_PASSWORD", "RESTORE_MONGO_URI", ...targets],
     examples: [
       "npm run restore -- --database app_restored --create",
       "RESTORE_MONGO_URI=… npm run restore -- --target everything --all-databases",
       "RESTORE_PG_PASSWORD=… npm run restore -- --target app --database app_restored --create --no-owner --user admin --at 2024-10-27T18:00:00+08:00",
+      "npm run restore -- --replica --target app --database app_restored --create",
     ],
   },
   drill: {
@@ -137,9 +150,10 @@ export const commands = {
     options: {
       target: anyTarget,
       at,
+      replica: { ...replica, description: `${replica.description}; the drill's record is written there too` },
     },
-    variables: [...storage, "BACKUP_TARGETS", "DRILL_MAX_ROW_LOSS_PERCENT", "BACKUP_PROGRESS_SECONDS", "AGE_IDENTITY_FILE", "AGE_IDENTITY"],
-    examples: ["npm run drill -- --target app"],
+    variables: [...storage, ...replicaVariables, "BACKUP_TARGETS", "DRILL_MAX_ROW_LOSS_PERCENT", "BACKUP_PROGRESS_SECONDS", "AGE_IDENTITY_FILE", "AGE_IDENTITY"],
+    examples: ["npm run drill -- --target app", "npm run drill -- --replica"],
   },
 } as const satisfies Record<string, CommandSpec>;
 

@@ -25,6 +25,10 @@ export interface StackEnvironment {
    * uploaded. Public, not secret; absent when the stage does not encrypt.
    */
   BACKUP_AGE_RECIPIENTS?: string;
+  /** The copy of the stage's backups in another region (replicaRegion), which `--replica` reads; absent without one. */
+  BACKUP_REPLICA_BUCKET?: string;
+  /** That copy's region: S3 and its KMS key answer there. */
+  BACKUP_REPLICA_REGION?: string;
 }
 
 /**

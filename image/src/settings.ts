@@ -273,13 +273,39 @@ function staticCredentials(env: Env): S3Settings["credentials"] {
   return { accessKeyId, secretAccessKey, sessionToken: nonEmpty(env, "AWS_SESSION_TOKEN") };
 }
 
-/** Where backups go and how to reach it: enough for backup, restore and verify. */
-export function parseStorage(env: Env): { stage: string; s3: S3Settings } {
+/** Whether a command reads the stage's bucket, or its copy in another region (`--replica`). */
+export type Source = "bucket" | "replica";
+
+/**
+ * The bucket a command reads: S3_BUCKET in AWS_REGION, or with `--replica` the copy in another region,
+ * BACKUP_REPLICA_BUCKET in BACKUP_REPLICA_REGION, which the stack sets on the verifier task when the
+ * stage has replicaRegion.
+ */
+function sourceBucket(env: Env, source: Source): { bucket: string; name: string; region?: string } {
+  if (source === "bucket") {
+    const bucket = required(env, "S3_BUCKET" satisfies FromStack, "it is the bucket the backups are written to");
+    return { bucket, name: "S3_BUCKET", region: nonEmpty(env, "AWS_REGION" satisfies FromStack) ?? nonEmpty(env, "AWS_DEFAULT_REGION") };
+  }
+  const names = ["BACKUP_REPLICA_BUCKET", "BACKUP_REPLICA_REGION"] as const satisfies readonly FromStack[];
+  const missing = names.filter((name) => nonEmpty(env, name) === undefined);
+  if (missing.length > 0) {
+    throw new SettingsError(
+      `--replica reads the copy in another region, which ${names.join(" and ")} name (the verifier task has them when the stack sets replicaRegion; ` +
+        `\`pulumi stack output\` and the drill task definition show them): ${missing.join(" and ")} ${missing.length === 1 ? "is" : "are"} not set. Set both, or leave out --replica to read S3_BUCKET`,
+    );
+  }
+  const region = nonEmpty(env, names[1])!;
+  if (!/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/.test(region)) throw new SettingsError(`BACKUP_REPLICA_REGION='${region}' is not an AWS region name (e.g. ap-northeast-1)`);
+  return { bucket: nonEmpty(env, names[0])!, name: names[0], region };
+}
+
+/** Where backups go and how to reach it: enough for backup, restore and verify; `replica` for the copy in another region. */
+export function parseStorage(env: Env, source: Source = "bucket"): { stage: string; s3: S3Settings } {
   const stage = required(env, "STAGE" satisfies FromStack, "it is the first part of every backup's key (e.g. dev, uat, prod)");
   if (!namePattern.test(stage)) throw new SettingsError(`STAGE='${stage}' cannot be part of an S3 key: use letters, digits, '.', '_' and '-'`);
-  const bucket = required(env, "S3_BUCKET" satisfies FromStack, "it is the bucket the backups are written to");
+  const { bucket, name, region } = sourceBucket(env, source);
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
-    throw new SettingsError(`S3_BUCKET='${bucket}' is not a bucket name (3-63 lowercase letters, digits, '.' and '-'; no s3:// prefix)`);
+    throw new SettingsError(`${name}='${bucket}' is not a bucket name (3-63 lowercase letters, digits, '.' and '-'; no s3:// prefix)`);
   }
   const forcePathStyle = (nonEmpty(env, "S3_FORCE_PATH_STYLE") ?? "false").toLowerCase();
   if (!["true", "false", "1", "0"].includes(forcePathStyle)) {
@@ -293,7 +319,7 @@ export function parseStorage(env: Env): { stage: string; s3: S3Settings } {
       bucket,
       endpoint: nonEmpty(env, "AWS_ENDPOINT_URL_S3") ?? nonEmpty(env, "AWS_ENDPOINT_URL"),
       forcePathStyle: forcePathStyle === "true" || forcePathStyle === "1",
-      region: nonEmpty(env, "AWS_REGION" satisfies FromStack) ?? nonEmpty(env, "AWS_DEFAULT_REGION"),
+      region,
       partSizeBytes: partSizeMiB * 1024 * 1024,
       credentials: staticCredentials(env),
     },
@@ -452,12 +478,12 @@ export interface DrillSettings {
   progressSeconds: number;
 }
 
-export function parseDrillSettings(env: Env): DrillSettings {
+export function parseDrillSettings(env: Env, source: Source = "bucket"): DrillSettings {
   const key = "DRILL_MAX_ROW_LOSS_PERCENT" satisfies keyof DrillEnvironment;
   const raw = nonEmpty(env, key) ?? "10";
   const maxRowLossPercent = Number(raw);
   if (!/^\d+(\.\d+)?$/.test(raw) || maxRowLossPercent > 100) {
     throw new SettingsError(`${key}='${raw}' is not a percentage from 0 to 100: a drill fails when a table lost more than this share of its rows since the previous drill (e.g. 10)`);
   }
-  return { ...parseStorage(env), targets: configuredTargets(env, "optional"), maxRowLossPercent, progressSeconds: parseProgressSeconds(env) };
+  return { ...parseStorage(env, source), targets: configuredTargets(env, "optional"), maxRowLossPercent, progressSeconds: parseProgressSeconds(env) };
 }

@@ -14,6 +14,8 @@ export interface RecordedResource {
   name: string;
   inputs: Record<string, unknown>;
   outputs: Record<string, unknown>;
+  /** The region it is created in: its provider's (an explicit aws.Provider, e.g. the replica's) or the stack's. */
+  region?: string;
 }
 
 // How the Pulumi runtime marks a secret value on the wire.
@@ -42,21 +44,31 @@ function physicalName(name: string, max = 255): string {
 
 export class AwsMocks implements pulumi.runtime.Mocks {
   readonly resources: RecordedResource[] = [];
+  /** The region of each explicit aws provider, by its ID (a resource names its provider as `<urn>::<id>`). */
+  private readonly providerRegions = new Map<string, string>();
 
   constructor(readonly region: string) {}
 
+  /** Where a resource or call goes: its explicit provider's region, or the stack's (aws:region). */
+  private regionOf(provider: string | undefined): string {
+    return (provider && this.providerRegions.get(provider.slice(provider.lastIndexOf("::") + 2))) || this.region;
+  }
+
   newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
-    const { id, computed } = this.shape(args.type, args.name, args.inputs);
+    const region = this.regionOf(args.provider);
+    const { id, computed } = this.shape(args.type, args.name, args.inputs, region);
     const state = { ...args.inputs, ...computed };
-    if (!args.type.startsWith("pulumi:providers:")) {
+    if (args.type === "pulumi:providers:aws") {
+      if (typeof args.inputs.region === "string") this.providerRegions.set(id, args.inputs.region);
+    } else if (!args.type.startsWith("pulumi:providers:")) {
       const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
-      this.resources.push({ type: args.type, name: args.name, inputs, outputs: { id, ...computed } });
+      this.resources.push({ type: args.type, name: args.name, inputs, outputs: { id, ...computed }, region });
     }
     return { id, state };
   }
 
   call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
-    const region = this.region;
+    const region = this.regionOf(args.provider);
     switch (args.token) {
       case "aws:index/getCallerIdentity:getCallerIdentity":
         return { accountId: mockAccountId, arn: `arn:aws:iam::${mockAccountId}:user/synth`, userId: "AIDASYNTH", id: mockAccountId };
@@ -76,8 +88,7 @@ export class AwsMocks implements pulumi.runtime.Mocks {
   }
 
   /** The ID and the outputs AWS would compute for a resource. */
-  private shape(type: string, name: string, inputs: Record<string, any>): { id: string; computed: Record<string, unknown> } {
-    const region = this.region;
+  private shape(type: string, name: string, inputs: Record<string, any>, region: string): { id: string; computed: Record<string, unknown> } {
     const account = mockAccountId;
     const arn = (service: string, resource: string, withRegion = true) => `arn:aws:${service}:${withRegion ? region : ""}:${account}:${resource}`;
     switch (type) {

@@ -19,7 +19,7 @@ export interface SynthResult {
  * `secrets` gives values for secret keys (`app-password`), as `pulumi config set --secret` would.
  */
 export async function synthesize(stack: string, config: Record<string, string> = readStackFile(stack), secrets: Record<string, string> = {}): Promise<SynthResult> {
-  const stage = parseStackConfig({ get: (key) => config[`${project}:${key}`] }, stack);
+  const stage = parseStackConfig({ get: (key) => config[`${project}:${key}`] }, stack, config["aws:region"]);
   const secretKeys = [...stage.targets.map(secretKeyOf), ...(needsDrillIdentity(stage) ? [drillIdentityKey] : [])].map((key) => `${project}:${key}`);
   const plain = secretKeys.find((key) => key in config);
   if (plain) {

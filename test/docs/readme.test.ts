@@ -206,6 +206,8 @@ describe("README roles table", () => {
   const rows = tableAfterHeader(text, "| role | may | may not |");
   const arn = (what: string) => `arn:aws:${what}`;
   /** Each role policy builder, the README rows of the roles it builds, and inputs that make it grant all it can. */
+  const sourceKms = { keyArn: "arn:aws:kms:us-east-1:123456789012:key/k", bucketKey: "enabled" } as const;
+  const replica = { bucketArn: "arn:aws:s3:::r", kms: { keyArn: "arn:aws:kms:ap-northeast-1:123456789012:key/r", bucketKey: "enabled" } } as const;
   const builders: Record<string, { rows: string[]; document: () => PolicyDocument }> = {
     executionRolePolicy: {
       rows: ["backup execution role", "verifier execution role"],
@@ -217,7 +219,11 @@ describe("README roles table", () => {
     },
     verifierRolePolicy: {
       rows: ["verifier task role"],
-      document: () => policies.verifierRolePolicy({ bucketArn: "arn:aws:s3:::b", stage: "dev", kms: { keyArn: "arn:aws:kms:us-east-1:123456789012:key/k", bucketKey: "unknown" } }),
+      document: () => policies.verifierRolePolicy({ bucketArn: "arn:aws:s3:::b", stage: "dev", kms: { ...sourceKms, bucketKey: "unknown" }, replica }),
+    },
+    replicationRolePolicy: {
+      rows: ["replication role"],
+      document: () => policies.replicationRolePolicy({ sourceBucketArn: "arn:aws:s3:::b", stage: "dev", sourceKms, replica, objectLock: true }),
     },
     schedulerRolePolicy: {
       rows: ["backup scheduler role", "verifier scheduler role"],

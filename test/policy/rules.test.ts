@@ -131,7 +131,40 @@ describe("prod-buckets-locked", () => {
     const graph = await (await import("../../scripts/lib/synth")).synthesize("prod", unlocked);
     const resources: ResourceLike[] = graph.resources.map((r) => ({ type: r.type, name: r.name, props: r.inputs }));
     const bucketOf = (config: ResourceLike) => resources[graph.resources.findIndex((r) => r.type === "aws:s3/bucket:Bucket" && r.outputs.id === config.props.bucket)];
-    expect(rules.prodBucketsLocked.check(resources, bucketOf)).toEqual(["prod bucket 'db-backup-prod-backups' has no Object Lock: set objectLock (mode and days) in Pulumi.prod.yaml"]);
+    // The copy in another region is a prod bucket too, and is held to the same lock.
+    expect(rules.prodBucketsLocked.check(resources, bucketOf)).toEqual(["db-backup-prod-backups", "db-backup-prod-replica"].map((b) => `prod bucket '${b}' has no Object Lock: set objectLock (mode and days) in Pulumi.prod.yaml`));
+  }, 60000);
+});
+
+describe("prod-buckets-replicated", () => {
+  const bucket = (name: string, stage: string, region = "ap-southeast-1"): ResourceLike => ({ type: "aws:s3/bucket:Bucket", name, props: { tags: { "db-backup:stage": stage }, arn: `arn:aws:s3:::${name}`, region } });
+  const replication = (from: string, to: string, status = "Enabled"): ResourceLike => ({
+    type: "aws:s3/bucketReplicationConfig:BucketReplicationConfig",
+    name: from,
+    props: { bucket: from, rules: [{ id: "r", status, filter: { prefix: "prod/" }, destination: { bucket: `arn:aws:s3:::${to}` } }] },
+  });
+  const check = (resources: ResourceLike[]) => rules.prodBucketsReplicated.check(resources, (c) => resources.find((r) => r.type === "aws:s3/bucket:Bucket" && r.name === c.props.bucket));
+
+  it("passes a prod bucket replicated to a bucket of the stack in another region (the copy needs no copy), and leaves other stages alone", () => {
+    expect(check([bucket("p", "prod"), bucket("copy", "prod", "ap-northeast-1"), replication("p", "copy")])).toEqual([]);
+    expect(check([bucket("d", "dev"), bucket("u", "uat")])).toEqual([]);
+  });
+
+  it("refuses a prod bucket not replicated, replicated by a disabled rule, to a bucket the stack lacks, or within its own region", () => {
+    const missing = ["prod bucket 'p' is not replicated to another region: set replicaRegion in Pulumi.prod.yaml"];
+    expect(check([bucket("p", "prod")])).toEqual(missing);
+    expect(check([bucket("p", "prod"), bucket("copy", "prod", "ap-northeast-1"), replication("p", "copy", "Disabled")])).toEqual([...missing, "prod bucket 'copy' is not replicated to another region: set replicaRegion in Pulumi.prod.yaml"]);
+    expect(check([bucket("p", "prod"), replication("p", "elsewhere")])).toEqual(missing);
+    expect(check([bucket("p", "prod"), bucket("copy", "prod"), replication("p", "copy")])).toEqual(["prod bucket 'p' is replicated only within its own region (ap-southeast-1): set replicaRegion to another region"]);
+  });
+
+  it("refuses prod's own synth graph once replicaRegion is taken out of Pulumi.prod.yaml", async () => {
+    const { ["db-backup:replicaRegion"]: _replica, ...single } = readStackFile("prod");
+    jest.resetModules();
+    const graph = await (await import("../../scripts/lib/synth")).synthesize("prod", single);
+    const resources: ResourceLike[] = graph.resources.map((r) => ({ type: r.type, name: r.name, props: { ...r.inputs, ...r.outputs } }));
+    const bucketOf = (config: ResourceLike) => resources[graph.resources.findIndex((r) => r.type === "aws:s3/bucket:Bucket" && r.outputs.id === config.props.bucket)];
+    expect(rules.prodBucketsReplicated.check(resources, bucketOf)).toEqual(["prod bucket 'db-backup-prod-backups' is not replicated to another region: set replicaRegion in Pulumi.prod.yaml"]);
   }, 60000);
 });
 
@@ -166,7 +199,8 @@ describe.each(stacks)("the synth graph of stack %s", (stack) => {
     const named = (suffixes: string[]) => suffixes.map((n) => `db-backup-${stack}${n}`).sort();
     expect(of("aws:ecs/taskDefinition:TaskDefinition")).toEqual(named(["-drill", ...backups.map((b) => `${b}-task`)]));
     expect(of("aws:scheduler/schedule:Schedule")).toEqual(named(["-drill-schedule", ...backups.map((b) => `${b}-schedule`)]));
-    expect(of("aws:iam/rolePolicy:RolePolicy")).toEqual(named(["-drill", "-drill-execution", "-drill-scheduler", ...backups.flatMap((b) => ["-execution", "-scheduler", "-task"].map((n) => `${b}${n}`))]));
+    const replicated = file["db-backup:replicaRegion"] !== undefined;
+    expect(of("aws:iam/rolePolicy:RolePolicy")).toEqual(named(["-drill", "-drill-execution", "-drill-scheduler", ...(replicated ? ["-replication"] : []), ...backups.flatMap((b) => ["-execution", "-scheduler", "-task"].map((n) => `${b}${n}`))]));
     for (const td of graph.resources.filter((r) => r.type === "aws:ecs/taskDefinition:TaskDefinition")) {
       const [container] = JSON.parse(td.inputs.containerDefinitions as string);
       const flawed = (change: object): ResourceLike => ({ type: td.type, name: td.name, props: { ...td.inputs, containerDefinitions: JSON.stringify([{ ...container, ...change }]) } });

@@ -1,6 +1,6 @@
 /** The stage dashboard's body: valid as CloudWatch documents it, and showing only what the runner writes. */
 
-import { backupSizeAlarmEvaluation } from "../../components/alerts";
+import { backupSizeAlarmEvaluation, replicationDimensions, replicationLagAlarmEvaluation, replicationLatencyMetric } from "../../components/alerts";
 import { alarmsPerWidget, dashboardBody, dashboardUrl, type DashboardInputs } from "../../components/dashboard";
 import { backupMetrics, drillMetrics, metricNamespace } from "../../image/src/contract";
 import { dashboardProblems, overlaps, shownMetrics } from "./models/dashboard";
@@ -103,4 +103,25 @@ it("shows the schedule's dead-letter queue", () => {
 
 it("links to the dashboard in the console of its region", () => {
   expect(dashboardUrl("ap-southeast-1", "db-backup-dev")).toBe("https://ap-southeast-1.console.aws.amazon.com/cloudwatch/home?region=ap-southeast-1#dashboards/dashboard/db-backup-dev");
+});
+
+describe("with a copy in another region", () => {
+  const dimensions = replicationDimensions("db-backup-prod-backups-1a2b3c4", "db-backup-prod-replica-5d6e7f8", "prod-to-ap-northeast-1");
+  const lag = replicationLagAlarmEvaluation();
+  const replicated = JSON.parse(JSON.stringify(dashboardBody({ ...inputs, replication: { region: "ap-northeast-1", dimensions, maxLagSeconds: lag.threshold } })));
+
+  it("graphs the lag alarm's metric, statistic and period, in the replica's region where S3 publishes it, with the alarm's threshold", () => {
+    expect(dashboardProblems(replicated)).toEqual([]);
+    expect(overlaps(replicated)).toEqual([]);
+    const [shown, ...more] = shownMetrics(replicated).filter((m) => m.namespace === replicationLatencyMetric.namespace);
+    expect(more).toEqual([]);
+    expect(shown).toMatchObject({ name: replicationLatencyMetric.metricName, dimensions, options: { stat: lag.statistic, period: lag.period } });
+    const widget = replicated.widgets.find((w: any) => w.properties.title === shown.widget);
+    expect(widget.properties.region).toBe("ap-northeast-1");
+    expect(widget.properties.annotations.horizontal).toEqual([{ value: lag.threshold, label: "the lag alarm's threshold" }]);
+  });
+
+  it("has no such graph without one", () => {
+    expect(shownMetrics(body).filter((m) => m.namespace === replicationLatencyMetric.namespace)).toEqual([]);
+  });
 });

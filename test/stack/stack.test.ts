@@ -37,7 +37,8 @@ it("the committed stacks are dev, prod and uat", () => {
 
 describe.each(stacks)("stack %s", (stack) => {
   let graph: SynthResult;
-  const all = (type: string) => graph.resources.filter((r) => r.type === type);
+  /** The resources of a type in the stack's own region (the replica's, in replicaRegion, are test/stack/replica.test.ts's). */
+  const all = (type: string) => graph.resources.filter((r) => r.type === type && r.region === "ap-southeast-1");
   /** The one resource of a type, or the one named `db-backup-<stack><suffix>` (the backup's and the drill's have names of their own). */
   const one = (type: string, suffix?: string): RecordedResource => {
     const found = all(type).filter((r) => suffix === undefined || r.name === `db-backup-${stack}${suffix}`);
@@ -435,7 +436,10 @@ describe.each(stacks)("stack %s", (stack) => {
     const backupEnv = Object.fromEntries((backup.environment as { name: string; value: string }[]).map((e) => [e.name, e.value]));
     // Every target of the stage, whichever isolation the backups have: the verifier is one task per stage.
     expect(JSON.parse(env.BACKUP_TARGETS).map((t: { name: string }) => t.name).sort()).toEqual(targetNames(stack));
-    expect({ ...env, BACKUP_TARGETS: undefined }).toEqual({ ...backupEnv, BACKUP_TARGETS: undefined, DRILL_MAX_ROW_LOSS_PERCENT: String(setting("drillMaxRowLossPercent", 10)) });
+    // Only the verifier is told where the copy in another region is (replicaRegion): the backup never reads it.
+    const replicaEnv = Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith("BACKUP_REPLICA_")));
+    expect(Object.keys(replicaEnv)).toEqual(file["db-backup:replicaRegion"] ? ["BACKUP_REPLICA_BUCKET", "BACKUP_REPLICA_REGION"] : []);
+    expect({ ...env, BACKUP_TARGETS: undefined }).toEqual({ ...backupEnv, ...replicaEnv, BACKUP_TARGETS: undefined, DRILL_MAX_ROW_LOSS_PERCENT: String(setting("drillMaxRowLossPercent", 10)) });
     expect(JSON.stringify({ ...c, secrets: [] })).not.toMatch(/SYNTH-SECRET|valueFrom/);
     expect(c.logConfiguration).toEqual({ ...backup.logConfiguration, options: { ...backup.logConfiguration.options, "awslogs-stream-prefix": `${stack}-drill` } });
     expect(byArn(td.inputs.executionRoleArn)?.name).toBe(`db-backup-${stack}-drill-execution`);
@@ -579,9 +583,11 @@ describe.each(stacks)("stack %s", (stack) => {
     expect([...new Set(shown.filter((m) => m.namespace === "DbBackup").map((m) => m.dimensions.Target))].sort()).toEqual(targetNames(stack));
     expect(shown.filter((m) => m.namespace === "DbBackup").every((m) => m.dimensions.Stage === stack)).toBe(true);
     expect(shown.find((m) => m.namespace === "AWS/SQS")!.dimensions.QueueName).toBe(one("aws:sqs/queue:Queue").outputs.name);
-    for (const w of body.widgets.filter((w: any) => w.type === "metric")) expect(w.properties.region).toBe("ap-southeast-1");
+    // Every graph in the stack's region, but the copy's lag, which S3 publishes in the replica's (test/stack/replica.test.ts).
+    for (const w of body.widgets.filter((w: any) => w.type === "metric" && !w.properties.title.startsWith("Copy in "))) expect(w.properties.region).toBe("ap-southeast-1");
     const alarmArns = body.widgets.filter((w: any) => w.type === "alarm").flatMap((w: any) => w.properties.alarms);
-    expect(alarmArns.sort()).toEqual(all("aws:cloudwatch/metricAlarm:MetricAlarm").map((a) => a.outputs.arn).sort());
+    // Every alarm, the replica's lag alarm in replicaRegion included.
+    expect(alarmArns.sort()).toEqual(graph.resources.filter((r) => r.type === "aws:cloudwatch/metricAlarm:MetricAlarm").map((a) => a.outputs.arn).sort());
     expect(graph.outputs.dashboardUrl).toBe(dashboardUrl("ap-southeast-1", `db-backup-${stack}`));
   });
 
@@ -736,5 +742,12 @@ describe("configuration errors", () => {
 
   it("the program fails on a bad value with the schema's message", async () => {
     await expect(runProgram({ ...dev, "db-backup:schedule": "every hour" })).rejects.toThrow("db-backup:schedule: 'every hour' is not a rate(...) or cron(...) expression");
+  });
+
+  it("the program and the synth refuse a replicaRegion that is the stack's own aws:region", async () => {
+    const same = { ...dev, "db-backup:replicaRegion": dev["aws:region"] };
+    const message = `db-backup:replicaRegion: '${dev["aws:region"]}' is this stack's own region (aws:region)`;
+    await expect(runProgram(same)).rejects.toThrow(message);
+    await expect(synth("dev", same)).rejects.toThrow(message);
   });
 });

@@ -187,8 +187,8 @@ export async function denies(policy: PolicyDocument | string, r: Request): Promi
 }
 
 export interface S3KmsCall {
-  /** The KMS operation S3 calls: GenerateDataKey to encrypt (CreateMultipartUpload, PutObject), Decrypt to read a data key back. */
-  operation: "GenerateDataKey" | "Decrypt";
+  /** The KMS operation S3 calls: GenerateDataKey to encrypt (CreateMultipartUpload, PutObject), Decrypt to read a data key back, Encrypt to wrap a replica's data key with the replica's key. */
+  operation: "GenerateDataKey" | "Decrypt" | "Encrypt";
   /** The bucket's KMS key, as S3 names it to KMS. */
   keyArn: string;
   /** ARN of the bucket written to. */
