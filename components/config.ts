@@ -182,6 +182,10 @@ function checkFargateSize(cpu: number, memory: number, cpuKey: string, memoryKey
   if (!allowed.includes(memory)) throw new ConfigError(memoryKey, `${memory} MiB does not go with ${cpuKey} ${cpu} on Fargate: use one of ${allowed.join(", ")}`);
 }
 
+/** IAM's longest role name, and what Pulumi's auto-naming appends to a resource's name (`-` and 7 random characters). */
+const iamRoleNameLimit = 64;
+const autoNameSuffix = 8;
+
 /** The size of a target's own task (per-target isolation): its cpu and memory, the stage's where unset. */
 export function targetTaskSize(config: Pick<StackConfig, "cpu" | "memory">, target: TargetConfig): { cpu: number; memory: number } {
   return { cpu: target.cpu ?? config.cpu, memory: target.memory ?? config.memory };
@@ -191,9 +195,12 @@ export function targetTaskSize(config: Pick<StackConfig, "cpu" | "memory">, targ
  * With per-target isolation each target's task has its own size, checked as a Fargate pair (with the
  * stage's value for the half it does not set); a target named `drill` is refused, as its task family
  * would be the verifier's (`<project>-<stage>-drill`). With per-stage isolation a target's size would
- * be silently ignored, so it is refused.
+ * be silently ignored, so it is refused. Each target's IAM roles are named after the stage and the target
+ * (`db-backup-<stage>-<name>-execution`, the longest) plus the 8 characters Pulumi's auto-naming adds,
+ * and IAM takes at most 64 ("IAM and AWS STS quotas", role name; CreateRole's RoleName), so a name that
+ * would not fit is refused here rather than by IAM in the middle of `pulumi up`.
  */
-function checkTargetTasks(targets: TargetConfig[], isolation: Isolation, stage: Pick<StackConfig, "cpu" | "memory">): void {
+function checkTargetTasks(targets: TargetConfig[], isolation: Isolation, stage: Pick<StackConfig, "stage" | "cpu" | "memory">): void {
   targets.forEach((t, i) => {
     const key = `targets[${i}]`;
     if (isolation === "per-stage") {
@@ -202,6 +209,10 @@ function checkTargetTasks(targets: TargetConfig[], isolation: Isolation, stage: 
       return;
     }
     if (t.name === "drill") throw new ConfigError(key, "name 'drill' is the verifier task's family suffix: with isolation per-target each target's task family is <project>-<stage>-<name>; rename the target");
+    const longest = `${project}-${stage.stage}-${t.name}-execution`.length + autoNameSuffix;
+    if (longest > iamRoleNameLimit) {
+      throw new ConfigError(key, `name '${t.name}' makes its task's execution role name ${longest} characters long (${project}-${stage.stage}-${t.name}-execution and Pulumi's ${autoNameSuffix}-character suffix), over IAM's ${iamRoleNameLimit}: with isolation per-target use a name of at most ${t.name.length - (longest - iamRoleNameLimit)} characters in stage ${stage.stage}`);
+    }
     const size = targetTaskSize(stage, t);
     checkFargateSize(size.cpu, size.memory, t.cpu === undefined ? "cpu" : `${key}.cpu`, `${key}.memory`);
   });
@@ -487,7 +498,7 @@ export function parseStackConfig(source: ConfigSource, stage: string, stackRegio
   if (!isolationModes.includes(isolation as Isolation)) {
     throw new ConfigError("isolation", `'${isolation}' must be per-stage (one task runs every target) or per-target (one task, with its own secret, role, size and schedule, per target)`);
   }
-  checkTargetTasks(targets, isolation as Isolation, { cpu, memory });
+  checkTargetTasks(targets, isolation as Isolation, { stage, cpu, memory });
 
   const bucketName = source.get("bucketName") || undefined;
   if (bucketName !== undefined && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucketName)) throw new ConfigError("bucketName", `'${bucketName}' is not an S3 bucket name`);

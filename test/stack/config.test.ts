@@ -166,3 +166,14 @@ it("sizes each target's own task with per-target isolation: its cpu and memory, 
   // The size is the stack's, not the runner's: BACKUP_TARGETS does not carry it.
   expect(JSON.stringify(runnerTargets(c.targets))).not.toMatch(/cpu|memory/);
 });
+
+it("refuses, with isolation per-target, a target name whose IAM role names IAM would refuse, saying how long it may be", () => {
+  const targets = JSON.stringify([{ name: "orders-archive-2024x", engine: "mongodb" }]);
+  const over = () => parseStackConfig(source({ targets, isolation: "per-target" }), "staging-eu-west-abc");
+  // db-backup-staging-eu-west-abc-orders-archive-2024x-execution is 60 characters, 68 with Pulumi's suffix.
+  expect(over).toThrow("db-backup:targets[0]: name 'orders-archive-2024x' makes its task's execution role name 68 characters long");
+  expect(over).toThrow("use a name of at most 16 characters in stage staging-eu-west-abc");
+  expect(parseStackConfig(source({ targets: JSON.stringify([{ name: "orders-archive-2", engine: "mongodb" }]), isolation: "per-target" }), "staging-eu-west-abc").isolation).toBe("per-target");
+  // One task for the stage names no role after a target.
+  expect(parseStackConfig(source({ targets }), "staging-eu-west-abc").isolation).toBe("per-stage");
+});
