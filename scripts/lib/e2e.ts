@@ -262,7 +262,11 @@ export interface TaskOutcome {
   stoppedReason?: string;
 }
 
-/** `aws logs tail …` for the task's own log stream. */
+/**
+ * `aws logs tail …` for the task's own log stream, `<awslogs-stream-prefix>/<container>/<task id>`
+ * ("Amazon ECS container logs for EC2 and Fargate launch types",
+ * https://docs.aws.amazon.com/prescriptive-guidance/latest/implementing-logging-monitoring-cloudwatch/ec2-fargate-logs.html).
+ */
 export function taskLogsCommand(task: E2eTask, taskArn: string, logGroup: string, region: string): string {
   return `aws logs tail ${logGroup} --region ${region} --log-stream-names ${task.streamPrefix}/${task.container}/${taskArn.split("/").pop()}`;
 }
