@@ -1,8 +1,10 @@
 /**
  * `npm run test:aws`: proves a stage end to end on a real AWS account. It deploys a throwaway stack
  * (`e2e-…`) with Pulumi's Automation API, starts the backup task as the schedule would, requires exit
- * code 0 and a complete backup in the bucket, verifies it with `verify --deep`, and then always empties
- * the bucket, destroys the stack and removes it. It first cleans up after runs that were killed.
+ * code 0 and a complete backup in the bucket, verifies it with `verify --deep`, starts the verifier task
+ * once and requires exit code 0 and a passed drill record of that backup, waits for both tasks' success
+ * metrics, and then always empties the bucket, destroys the stack and removes it. It first cleans up
+ * after runs that were killed.
  *
  * Without what it needs (E2E_* variables, AWS credentials, the Pulumi CLI and a backend, Docker buildx,
  * a new enough pg_restore) it prints what is missing and exits 0, or 1 with E2E_REQUIRED=true (CI).
@@ -13,20 +15,23 @@ import { readdirSync, readFileSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import { S3Client } from "@aws-sdk/client-s3";
-import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
-import { containerName } from "../components/taskDefinition";
+import { LocalWorkspace, Stack, type OutputMap } from "@pulumi/pulumi/automation";
+import type { DrillRecord } from "../image/src/drill";
 import { exitOf, onPath, run } from "../image/src/proc";
-import { listKeys } from "../image/src/s3";
+import { getJson, listKeys } from "../image/src/s3";
 import {
-  backupSuccessMetric,
   completeBackups,
   describeNeeds,
   dockerfilePgMajor,
+  drillRecordProblems,
   e2eStackConfig,
   e2eStackName,
+  e2eTargetNames,
+  e2eTasks,
+  latestDrillRecordKey,
   leftoverStackFiles,
   leftoverStacks,
-  mongoTargetName,
+  missingMetric,
   parseImageRef,
   parseRunTaskCommand,
   postgresMajor,
@@ -34,9 +39,13 @@ import {
   readE2eEnv,
   secretEnvNames,
   stateOutputs,
+  successMetric,
   taggedLeftovers,
+  taskFailure,
+  taskLogsCommand,
   taskWaitSeconds,
   type E2eTargets,
+  type E2eTask,
   type Need,
 } from "./lib/e2e";
 import { callerIdentity, emptyPrefix, repositoryImages, resourcesWithStageTag, runTaskAndWait, waitForMetric } from "./lib/e2eAws";
@@ -178,6 +187,74 @@ async function verifyDeep(stage: string, bucket: string, region: string): Promis
   if (exit.code !== 0) throw new Error(`verify --deep exited with ${exit.code ?? exit.signal}`);
 }
 
+/**
+ * Starts `task` from the run-task command in its stack output, waits for it to stop and requires exit
+ * code 0 from its container; returns the command that shows its log stream.
+ */
+async function runStackTask(task: E2eTask, outputs: OutputMap, region: string, interrupted: AbortSignal): Promise<string> {
+  if (interrupted.aborted) throw new Error("interrupted");
+  const command = String(outputs[task.output]?.value ?? "");
+  if (!command) throw new Error(`the stack exported no ${task.output}`);
+  const settings = parseRunTaskCommand(command);
+  say(`starting the ${task.what} task ${settings.taskDefinition} on ${settings.cluster} (subnets ${settings.subnets.join(", ")}, public IP ${settings.assignPublicIp})`);
+  const outcome = await runTaskAndWait(settings, task.container, taskWaitSeconds, interrupted, say);
+  const logs = taskLogsCommand(task, outcome.taskArn, String(outputs.logGroupName?.value ?? ""), region);
+  const failure = taskFailure(task, outcome, logs);
+  if (failure) throw new Error(failure);
+  say(`the ${task.what} task exited 0 (logs: ${logs})`);
+  return logs;
+}
+
+/** Waits for a target's success metric from `task` (Sum >= 1 since `since`), as its stale alarm would see it. */
+async function requireSuccessMetric(task: E2eTask, stage: string, target: string, since: Date, region: string, logs: string, interrupted: AbortSignal): Promise<void> {
+  const query = successMetric(task.metric, stage, target);
+  const sum = await waitForMetric(region, query, since, metricWaitSeconds, interrupted);
+  if (interrupted.aborted) throw new Error("interrupted");
+  const problem = missingMetric(task, query, sum, metricWaitSeconds, logs);
+  if (problem) throw new Error(problem);
+  say(`${query.Namespace}/${query.MetricName} Sum ${sum} for ${stage}/${target}`);
+}
+
+async function withS3<T>(region: string, use: (s3: S3Client) => Promise<T>): Promise<T> {
+  const s3 = new S3Client({ region });
+  try {
+    return await use(s3);
+  } finally {
+    s3.destroy();
+  }
+}
+
+/** The newest complete backup of each target, listed with the caller's credentials; fails naming a target without one. */
+async function requireBackups(bucket: string, stage: string, targets: E2eTargets): Promise<Record<string, string>> {
+  const keys = await withS3(targets.region, (s3) => listKeys(s3, bucket, `${stage}/`));
+  const latest: Record<string, string> = {};
+  for (const { engine, name } of e2eTargetNames(targets)) {
+    const found = completeBackups(keys, stage, engine, name);
+    if (found.length === 0) throw new Error(`no complete backup (data object and .manifest.json) under s3://${bucket}/${stage}/${engine}/${name}/; found: ${keys.join(", ") || "nothing"}`);
+    latest[name] = found[found.length - 1];
+    say(`stored: s3://${bucket}/${latest[name]} and its manifest`);
+  }
+  return latest;
+}
+
+/**
+ * Each target's drill record, read with the caller's credentials: it must say the drill passed, on this
+ * run's backup, with rows counted in the restored server.
+ */
+async function requireDrillRecords(bucket: string, stage: string, targets: E2eTargets, backups: Record<string, string>, logs: string): Promise<void> {
+  await withS3(targets.region, async (s3) => {
+    const keys = await listKeys(s3, bucket, `${stage}/drills/`);
+    for (const { name } of e2eTargetNames(targets)) {
+      const key = latestDrillRecordKey(keys, stage, name);
+      if (!key) throw new Error(`the restore drill left no record under s3://${bucket}/${stage}/drills/${name}/ (found: ${keys.join(", ") || "nothing"})\nlogs: ${logs}`);
+      const record = await getJson<DrillRecord>(s3, bucket, key);
+      const problems = drillRecordProblems(record, `s3://${bucket}/${key}`, backups[name]);
+      if (problems.length > 0) throw new Error(`${problems.join("\n")}\nlogs: ${logs}`);
+      say(`drill record s3://${bucket}/${key}: passed, ${record.restoredRows} rows in ${Object.keys(record.counts).length} tables/collections, server ${record.serverVersion ?? "?"}, ${record.restoreSeconds} s download + restore`);
+    }
+  });
+}
+
 async function proveStage(workspace: LocalWorkspace, pulumi: string, stage: string, targets: E2eTargets, secrets: Record<string, string>, interrupted: AbortSignal): Promise<void> {
   const { plain, secrets: secretKeys } = e2eStackConfig(targets);
   const stack = await Stack.create(stage, workspace);
@@ -186,46 +263,30 @@ async function proveStage(workspace: LocalWorkspace, pulumi: string, stage: stri
 
   say(`pulumi up ${stage} (builds and pushes the image; about 5-10 minutes)`);
   const up = await stack.up({ color: "never", onOutput: print });
-  const bucket = String(up.outputs.bucketName?.value ?? "");
-  const runTaskCommand = String(up.outputs.runTaskCommand?.value ?? "");
-  if (!bucket || !runTaskCommand) throw new Error("the stack exported no bucketName or runTaskCommand");
-  if (interrupted.aborted) throw new Error("interrupted");
+  const tasks = e2eTasks(stage);
+  // Both tasks' commands before either starts: a stack without the verifier's fails before it costs a backup.
+  const missing = ["bucketName", tasks.backup.output, tasks.drill.output].filter((output) => !up.outputs[output]?.value);
+  if (missing.length > 0) throw new Error(`the stack exported no ${missing.join(", ")}`);
+  const bucket = String(up.outputs.bucketName.value);
 
-  const settings = parseRunTaskCommand(runTaskCommand);
-  const started = new Date();
-  say(`starting the backup task on ${settings.cluster} (subnets ${settings.subnets.join(", ")}, public IP ${settings.assignPublicIp})`);
-  const outcome = await runTaskAndWait(settings, containerName, taskWaitSeconds, interrupted, say);
-  const taskId = outcome.taskArn.split("/").pop();
-  const logs = `logs: aws logs tail ${String(up.outputs.logGroupName?.value ?? "")} --region ${targets.region} --log-stream-names ${stage}/${containerName}/${taskId}`;
-  if (outcome.exitCode !== 0) {
-    throw new Error(`the backup task ended with exit code ${outcome.exitCode ?? "(none: the container never ran)"}; ${outcome.stopCode ?? ""} ${outcome.stoppedReason ?? ""} ${outcome.containerReason ?? ""}\n${logs}`);
-  }
-  say(`the task exited 0 (${logs})`);
-
-  const s3 = new S3Client({ region: targets.region });
-  try {
-    const keys = await listKeys(s3, bucket, `${stage}/`);
-    const expected: ["postgres" | "mongodb", string][] = [["postgres", postgresTargetName], ...(targets.mongodb ? [["mongodb", mongoTargetName] as ["mongodb", string]] : [])];
-    for (const [engine, name] of expected) {
-      const found = completeBackups(keys, stage, engine, name);
-      if (found.length === 0) throw new Error(`no complete backup (data object and .manifest.json) under s3://${bucket}/${stage}/${engine}/${name}/; found: ${keys.join(", ") || "nothing"}`);
-      say(`stored: s3://${bucket}/${found[0]} and its manifest`);
-    }
-  } finally {
-    s3.destroy();
-  }
+  const backupStarted = new Date();
+  const backupLogs = await runStackTask(tasks.backup, up.outputs, targets.region, interrupted);
+  const backups = await requireBackups(bucket, stage, targets);
 
   say("verify --deep with your credentials (the runner's own check: manifest, SHA-256, every data block)");
   await verifyDeep(stage, bucket, targets.region);
 
+  // The verifier task as its schedule would start it: its own role reading the bucket, a PostgreSQL
+  // server started inside it on Fargate (scratch on the task's ephemeral storage, /dev/shm as Fargate gives it).
+  const drillStarted = new Date();
+  const drillLogs = await runStackTask(tasks.drill, up.outputs, targets.region, interrupted);
+  await requireDrillRecords(bucket, stage, targets, backups, drillLogs);
+
   // What only AWS can say (docs/aws-behaviors.md, "Settled only on a real account").
-  say("the summary line's metric, as CloudWatch extracts it from the task's log (what the stale-backup alarms watch)");
-  const metric = backupSuccessMetric(stage, postgresTargetName);
-  const sum = await waitForMetric(targets.region, metric, started, metricWaitSeconds, interrupted);
-  if (sum === undefined || sum < 1) {
-    throw new Error(`no DbBackup/BackupSuccess >= 1 for Stage=${stage}, Target=${postgresTargetName} within ${metricWaitSeconds / 60} min: CloudWatch did not extract the runner's embedded metrics, so the stale-backup alarms would fire (${logs})`);
-  }
-  say(`DbBackup/BackupSuccess Sum ${sum} for ${stage}/${postgresTargetName}`);
+  say("the summary lines' metrics, as CloudWatch extracts them from the tasks' logs (what the stale-backup and stale-drill alarms watch)");
+  await requireSuccessMetric(tasks.backup, stage, postgresTargetName, backupStarted, targets.region, backupLogs, interrupted);
+  await requireSuccessMetric(tasks.drill, stage, postgresTargetName, drillStarted, targets.region, drillLogs, interrupted);
+
   const { repository } = parseImageRef(String(up.outputs.imageRef?.value ?? ""));
   const pushed = await repositoryImages(targets.region, repository, interrupted);
   say(`ECR ${repository} after one push: ${pushed.images.length} image(s)`);
@@ -278,7 +339,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
       say(`TEARDOWN FAILED: ${err.message}\nThe next npm run test:aws destroys ${stage} once it is ${leftoverAfterMs / 3600_000} hours old.`);
     });
   }
-  say(ok ? `OK: ${stage} deployed, backed up on Fargate, verified and destroyed` : `FAILED (see above)`);
+  say(ok ? `OK: ${stage} deployed, backed up on Fargate, verified, restored by its drill and destroyed` : `FAILED (see above)`);
   return ok ? 0 : 1;
 }
 

@@ -1,10 +1,13 @@
 /**
  * The pure half of `npm run test:aws` (scripts/e2e.ts): the stack's name and config, what the run needs
- * before it may start, the network settings of `runTaskCommand`, the backups a run must leave, and
- * which stacks and resources a killed run left behind. Nothing here talks to AWS or Pulumi.
+ * before it may start, the tasks it starts and the network settings of their run-task commands, the
+ * backups and drill records a run must leave, the metrics it waits for, and which stacks and resources a
+ * killed run left behind. Nothing here talks to AWS or Pulumi.
  */
 
 import { project } from "../../components/config";
+import { containerName, drillContainerName } from "../../components/taskDefinition";
+import { backupMetrics, drillMetrics, metricDimensions, metricNamespace, type Engine } from "../../image/src/contract";
 
 /**
  * `e2e-<start time, base-36 seconds>-<4 hex>`: random enough for two runs at once, and the start time
@@ -68,7 +71,7 @@ export interface E2eTargets {
   mongodb?: { database?: string };
 }
 
-/** How long the test waits for the backup task to stop. */
+/** How long the test waits for a task (the backup, the restore drill) to stop. */
 export const taskWaitSeconds = 30 * 60;
 
 export const postgresTargetName = "pg";
@@ -215,6 +218,106 @@ export function completeBackups(keys: string[], stage: string, engine: "postgres
   return keys.filter((k) => k.startsWith(prefix) && k.endsWith(suffix) && present.has(`${k}.manifest.json`)).sort();
 }
 
+/** The targets the run's backup must store and its drill must restore, as e2eStackConfig configures them. */
+export function e2eTargetNames(t: E2eTargets): { engine: Engine; name: string }[] {
+  return [{ engine: "postgres", name: postgresTargetName }, ...(t.mongodb ? [{ engine: "mongodb" as const, name: mongoTargetName }] : [])];
+}
+
+/** One task the run starts from a stack output, and what tells whether it passed. */
+export interface E2eTask {
+  /** For messages: "backup", "restore drill". */
+  what: string;
+  /** The stack output that holds its `aws ecs run-task` command. */
+  output: "runTaskCommand" | "drillRunTaskCommand";
+  /** The container whose exit code decides (components/taskDefinition.ts). */
+  container: string;
+  /** Its awslogs-stream-prefix: streams are `<prefix>/<container>/<task id>`. */
+  streamPrefix: string;
+  /** The metric its summary line writes per target, 1 when that target passed. */
+  metric: SuccessMetric;
+  /** The alarm that watches that metric, which a missing datapoint would set off. */
+  alarm: string;
+}
+
+/**
+ * The tasks a run starts, in order: the backup, then one restore drill of what it stored, each from the
+ * stack's own run-task command (the e2e stack schedules neither). The verifier is the task whose role
+ * only reads the bucket and whose PostgreSQL server runs inside it on Fargate: nothing but this run
+ * starts it on AWS before a stage's first scheduled drill.
+ */
+export function e2eTasks(stage: string): { backup: E2eTask; drill: E2eTask } {
+  return {
+    backup: { what: "backup", output: "runTaskCommand", container: containerName, streamPrefix: stage, metric: backupMetrics.success, alarm: "stale-backup" },
+    drill: { what: "restore drill", output: "drillRunTaskCommand", container: drillContainerName, streamPrefix: `${stage}-drill`, metric: drillMetrics.success, alarm: "stale-drill" },
+  };
+}
+
+/** How a task the run started ended, as ECS describes it once STOPPED. */
+export interface TaskOutcome {
+  taskArn: string;
+  /** The deciding container's exit code; undefined when it never ran (image pull, secrets, capacity). */
+  exitCode?: number;
+  containerReason?: string;
+  stopCode?: string;
+  stoppedReason?: string;
+}
+
+/**
+ * `aws logs tail …` for the task's own log stream, `<awslogs-stream-prefix>/<container>/<task id>`
+ * ("Amazon ECS container logs for EC2 and Fargate launch types",
+ * https://docs.aws.amazon.com/prescriptive-guidance/latest/implementing-logging-monitoring-cloudwatch/ec2-fargate-logs.html).
+ */
+export function taskLogsCommand(task: E2eTask, taskArn: string, logGroup: string, region: string): string {
+  return `aws logs tail ${logGroup} --region ${region} --log-stream-names ${task.streamPrefix}/${task.container}/${taskArn.split("/").pop()}`;
+}
+
+/** Why a stopped task failed the run (any exit code but 0, or none), with where its log is; undefined when it passed. */
+export function taskFailure(task: E2eTask, outcome: TaskOutcome, logs: string): string | undefined {
+  if (outcome.exitCode === 0) return undefined;
+  const ecs = [outcome.stopCode, outcome.stoppedReason, outcome.containerReason].filter(Boolean).join("; ");
+  return `the ${task.what} task's ${task.container} container ended with exit code ${outcome.exitCode ?? "(none: the container never ran)"}${ecs ? ` (${ecs})` : ""}\nlogs: ${logs}`;
+}
+
+/** The newest drill record of a target (`<stage>/drills/<target>/<timestamp>.json`, image/src/keys.ts drillKey), if any. */
+export function latestDrillRecordKey(keys: string[], stage: string, target: string): string | undefined {
+  const prefix = `${stage}/drills/${target}/`;
+  return keys.filter((k) => k.startsWith(prefix) && k.endsWith(".json")).sort().pop();
+}
+
+/**
+ * Why a drill record does not prove that this run's backup was restored (image/src/drill.ts DrillRecord);
+ * empty when it does: the drill passed, drilled `backupKey`, and counted rows (documents) in at least
+ * one table (collection), so a server really ran and held the data.
+ */
+export function drillRecordProblems(record: unknown, key: string, backupKey: string): string[] {
+  if (typeof record !== "object" || record === null) return [`${key} is not a drill record (a JSON object)`];
+  const r = record as { success?: unknown; problems?: unknown; counts?: unknown; backupKey?: unknown };
+  const problems: string[] = [];
+  if (r.success !== true) {
+    const why = Array.isArray(r.problems) && r.problems.length > 0 ? r.problems.join("; ") : "no problems recorded";
+    problems.push(`${key} says the drill failed (success: ${JSON.stringify(r.success)}): ${why}`);
+  }
+  if (r.backupKey !== backupKey) problems.push(`${key} drilled ${JSON.stringify(r.backupKey)}, not this run's backup ${backupKey}`);
+  const counts = typeof r.counts === "object" && r.counts !== null ? Object.entries(r.counts as Record<string, unknown>) : [];
+  if (counts.length === 0) {
+    problems.push(`${key} counted no table or collection (counts: ${JSON.stringify(r.counts)}): the restored database was empty, so the drill proves nothing; give E2E_PG_DATABASE at least one table`);
+  } else if (!counts.every(([, n]) => typeof n === "number" && Number.isInteger(n) && n >= 0)) {
+    problems.push(`${key} has counts that are not row counts: ${JSON.stringify(r.counts)}`);
+  }
+  return problems;
+}
+
+/** Why a success metric did not arrive: what CloudWatch lacks, the alarm it would set off, where the log is. */
+export function missingMetric(task: E2eTask, query: MetricQuery, sum: number | undefined, waitedSeconds: number, logs: string): string | undefined {
+  if (sum !== undefined && sum >= 1) return undefined;
+  const dimensions = query.Dimensions.map((d) => `${d.Name}=${d.Value}`).join(", ");
+  const what =
+    sum === undefined
+      ? `no datapoint within ${waitedSeconds / 60} min: CloudWatch did not extract the ${task.what}'s embedded metric, so the ${task.alarm} alarm would fire`
+      : `Sum ${sum}, not >= 1: the ${task.what}'s summary line reported a failure`;
+  return `${query.Namespace}/${query.MetricName} for ${dimensions}: ${what}\nlogs: ${logs}`;
+}
+
 /** S3's DeleteObjects takes at most 1,000 keys per request. */
 export function deletionBatches<T>(entries: T[], size = 1000): T[][] {
   const batches: T[][] = [];
@@ -249,7 +352,7 @@ export function dockerfilePgMajor(dockerfile: string): number | undefined {
 export function describeNeeds(needs: Need[]): string {
   const width = Math.max(...needs.map((n) => n.what.length));
   return [
-    "npm run test:aws deploys a throwaway stack to a real AWS account, runs one backup on Fargate, verifies it and destroys the stack.",
+    "npm run test:aws deploys a throwaway stack to a real AWS account, runs one backup on Fargate, verifies it, restores it in the verifier task's drill and destroys the stack.",
     "It cannot run here; it needs:",
     ...needs.map((n) => `  ${n.what.padEnd(width)}  ${n.how}`),
     "Optional: E2E_PG_PORT (5432), E2E_PG_SSLMODE, E2E_NEON_ENDPOINT, E2E_MONGODB_URI (adds a MongoDB target) and E2E_MONGODB_DATABASE.",
@@ -263,12 +366,17 @@ export interface MetricQuery {
   Dimensions: { Name: string; Value: string }[];
 }
 
+/** The metrics the run waits for: a target's backup and a target's restore drill, each 1 when it passed. */
+export type SuccessMetric = typeof backupMetrics.success | typeof drillMetrics.success;
+
 /**
- * The metric a target's stale-backup alarm watches, as the runner's summary line makes it through
- * CloudWatch's embedded metric format: a datapoint here is what proves the extraction on AWS.
+ * A target's success metric as the runner's summary line makes it through CloudWatch's embedded metric
+ * format (the names and dimensions from the contract the stack's stale alarms read too): a datapoint
+ * here is what proves the extraction on AWS.
  */
-export function backupSuccessMetric(stage: string, target: string): MetricQuery {
-  return { Namespace: "DbBackup", MetricName: "BackupSuccess", Dimensions: [{ Name: "Stage", Value: stage }, { Name: "Target", Value: target }] };
+export function successMetric(metricName: SuccessMetric, stage: string, target: string): MetricQuery {
+  const values: Record<(typeof metricDimensions)[number], string> = { Stage: stage, Target: target };
+  return { Namespace: metricNamespace, MetricName: metricName, Dimensions: metricDimensions.map((Name) => ({ Name, Value: values[Name] })) };
 }
 
 /** The repository and digest of an ECR image reference `<registry>/<repository>@sha256:<hex>`. */

@@ -1,5 +1,5 @@
 /**
- * The AWS half of `npm run test:aws`: who the caller is, starting the backup task and waiting for it,
+ * The AWS half of `npm run test:aws`: who the caller is, starting a task and waiting for it,
  * the bucket's keys, emptying the stack's bucket, and the resources an e2e stack tagged. Each call uses
  * the caller's own credentials (the standard chain), never the task's.
  */
@@ -16,7 +16,7 @@ import {
   S3Client,
 } from "@aws-sdk/client-s3";
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
-import { deletionBatches, stageTagKey, type MetricQuery, type RunTaskSettings, type TaggedResource } from "./e2e";
+import { deletionBatches, stageTagKey, type MetricQuery, type RunTaskSettings, type TaggedResource, type TaskOutcome } from "./e2e";
 
 /**
  * The caller's identity, or why there is none. Time-boxed: without credentials the SDK's chain ends at
@@ -37,17 +37,9 @@ export async function callerIdentity(region: string | undefined, timeoutMs = 15_
   }
 }
 
-export interface TaskOutcome {
-  taskArn: string;
-  /** The backup container's exit code; undefined when it never ran (image pull, secrets, capacity). */
-  exitCode?: number;
-  containerReason?: string;
-  stopCode?: string;
-  stoppedReason?: string;
-}
-
 /**
- * Starts one backup task with the schedule's network settings and waits until ECS reports it STOPPED.
+ * Starts one task (the backup, the restore drill) with its schedule's network settings and waits until
+ * ECS reports it STOPPED; the outcome's exit code is `containerName`'s.
  * When `interrupted` fires, the task is stopped first: ECS will not delete a cluster with a task in it.
  */
 export async function runTaskAndWait(
