@@ -348,3 +348,47 @@ export const replicationLatencyMetric = { namespace: "AWS/S3", metricName: "Repl
 export function replicationDimensions(sourceBucket: string, destinationBucket: string, ruleId: string): Record<string, string> {
   return { SourceBucket: sourceBucket, DestinationBucket: destinationBucket, RuleId: ruleId };
 }
+
+/** The S3 event type of a failed replication, the only one the source bucket notifies. */
+export const replicationFailureEvent = "s3:Replication:OperationFailedReplication";
+
+/** A topic configuration of an S3 bucket notification (aws.s3.BucketNotification `topics`). */
+export interface BucketTopicNotification {
+  id: string;
+  topicArn: string;
+  events: string[];
+}
+
+/**
+ * The source bucket's notification of each object S3 failed to replicate, to the stage's alert topic.
+ * A refusal (the replication role, a KMS key, the replica's Object Lock) marks the object FAILED rather
+ * than pending, so the lag alarm may never see it. S3 reports it as the event
+ * `s3:Replication:OperationFailedReplication`, "when an object that was eligible for replication failed
+ * to replicate", with a `failureReason` ("Amazon S3 replication failure reasons",
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-failure-codes.html), provided the rule
+ * has replication metrics on ("To receive replication failure event notifications
+ * (s3:Replication:OperationFailedReplication), you must enable S3 Replication metrics on your
+ * replication rule. You do not need to enable S3 Replication Time Control": "Receiving replication
+ * failure events with Amazon S3 Event Notifications",
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-metrics-events.html). The rule has them
+ * for the lag alarm already.
+ * - To SNS, not EventBridge: that page names SQS, SNS and Lambda as the ways to receive them, and the
+ *   events S3 sends to EventBridge are object created, deleted, restored, tagged, ACL, storage class and
+ *   access tier changes, with no replication event ("Amazon Simple Storage Service events", EventBridge
+ *   events reference, https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-s3.html). Turning
+ *   EventBridge on for the bucket (`eventbridge: true`) would send all of those, every backup's upload
+ *   and every lifecycle expiry ("After EventBridge is enabled, all events below are sent to
+ *   EventBridge", "Using EventBridge", S3 User Guide), and still not this one.
+ * - The stage's topic, not the replica's: "The Amazon SNS topic must be in the same region as your
+ *   Amazon S3 bucket", and the notification is the source bucket's ("Amazon S3 Event Notifications",
+ *   supported destinations, https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-event-types-and-destinations.html).
+ *   The topic policy lets S3 publish for this bucket and account only (policies.ts alertTopicPolicy).
+ * - S3 publishes its own JSON (no transformer): a `Records` list whose record names the object
+ *   (`s3.object.key`) and `replicationEventData.failureReason`. It checks the destination when the
+ *   configuration is set, by publishing an `s3:TestEvent` message ("to ensure that the topic exists and
+ *   that the bucket owner has permission to publish"), so a topic policy that refuses S3 fails the
+ *   deploy rather than the first failure's alert.
+ */
+export function replicationFailureNotification(topicArn: string): BucketTopicNotification {
+  return { id: "replication-failed", topicArn, events: [replicationFailureEvent] };
+}

@@ -182,7 +182,16 @@ function checkFargateSize(cpu: number, memory: number, cpuKey: string, memoryKey
   if (!allowed.includes(memory)) throw new ConfigError(memoryKey, `${memory} MiB does not go with ${cpuKey} ${cpu} on Fargate: use one of ${allowed.join(", ")}`);
 }
 
-/** IAM's longest role name, and what Pulumi's auto-naming appends to a resource's name (`-` and 7 random characters). */
+/**
+ * IAM's longest role name, and what Pulumi's auto-naming appends to a resource's name: `-` and 7 random
+ * characters. pulumi-aws names a role with `tfbridge.AutoName("name", 64, "-")`
+ * (https://github.com/pulumi/pulumi-aws/blob/master/provider/resource_overrides.go, `aws_iam_role`); the
+ * bridge's `AutoName` sets `Randlen: 7` and appends to the logical name plus the separator, and
+ * `resource.NewUniqueName` refuses rather than shortens a name that would not fit: "name '%s' plus %d
+ * random chars is longer than maximum length %d"
+ * (https://github.com/pulumi/pulumi-terraform-bridge/blob/master/pkg/tfbridge/info/autonaming.go,
+ * https://github.com/pulumi/pulumi/blob/master/sdk/go/common/resource/resource_id.go).
+ */
 const iamRoleNameLimit = 64;
 const autoNameSuffix = 8;
 
@@ -196,9 +205,15 @@ export function targetTaskSize(config: Pick<StackConfig, "cpu" | "memory">, targ
  * stage's value for the half it does not set); a target named `drill` is refused, as its task family
  * would be the verifier's (`<project>-<stage>-drill`). With per-stage isolation a target's size would
  * be silently ignored, so it is refused. Each target's IAM roles are named after the stage and the target
- * (`db-backup-<stage>-<name>-execution`, the longest) plus the 8 characters Pulumi's auto-naming adds,
- * and IAM takes at most 64 ("IAM and AWS STS quotas", role name; CreateRole's RoleName), so a name that
- * would not fit is refused here rather than by IAM in the middle of `pulumi up`.
+ * (`db-backup-<stage>-<name>-execution` and `-scheduler`, the longest, of one length) plus the 8
+ * characters Pulumi's auto-naming adds, and IAM takes at most 64 ("IAM and AWS STS quotas", role name;
+ * CreateRole's RoleName), so a name that would not fit is refused here, with the length it may have,
+ * rather than by the provider's check of that one role ("could not make instance of
+ * 'aws:iam/role:Role'", above). The other names carrying the target's are no tighter: its schedule
+ * (`…-schedule`, one shorter: pulumi-aws auto-names it up to 255, EventBridge Scheduler takes 64), its
+ * role policies (IAM: 128 for a policy name) and alarms (auto-named up to 255); its task definition
+ * family and SSM parameter are named explicitly, under longer limits. One check, on the longest, covers
+ * them all.
  */
 function checkTargetTasks(targets: TargetConfig[], isolation: Isolation, stage: Pick<StackConfig, "stage" | "cpu" | "memory">): void {
   targets.forEach((t, i) => {

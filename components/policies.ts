@@ -285,29 +285,22 @@ export function bucketPolicy(bucketArn: string): PolicyDocument {
 }
 
 /**
- * Only this stack's EventBridge rules and CloudWatch alarms may publish alerts. A topic no rule sends to
- * (the replica region's, for its alarm) has only the alarms' statement: IAM takes no empty list of ARNs.
+ * Only this stack's EventBridge rules, CloudWatch alarms and (with a replica) its bucket's replication
+ * failure notifications may publish alerts. S3 publishes as `s3.amazonaws.com`, and AWS's topic policy
+ * for it names the bucket and its owner ("aws:SourceArn" and "aws:SourceAccount": "Granting permissions
+ * to publish event notification messages to a destination", S3 User Guide,
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/grant-destinations-permissions-to-s3.html). A
+ * topic no rule or bucket sends to (the replica region's, for its alarm) has only the alarms' statement:
+ * IAM takes no empty list of ARNs.
  */
-export function alertTopicPolicy(topicArn: string, ruleArns: string[], accountId: string): PolicyDocument {
-  const rules: Statement[] = ruleArns.length === 0 ? [] : [
-    {
-      Sid: "TaskFailureRules",
-      Effect: "Allow",
-      Principal: { Service: "events.amazonaws.com" },
-      Action: "sns:Publish",
-      Resource: topicArn,
-      Condition: { ArnEquals: { "aws:SourceArn": ruleArns } },
-    },
-  ];
+export function alertTopicPolicy(topicArn: string, ruleArns: string[], accountId: string, notifyingBucketArns: string[] = []): PolicyDocument {
+  const publisher = (Sid: string, service: string, Condition: Statement["Condition"]): Statement =>
+    ({ Sid, Effect: "Allow", Principal: { Service: service }, Action: "sns:Publish", Resource: topicArn, Condition });
   return doc(
-    ...rules,
-    {
-      Sid: "Alarms",
-      Effect: "Allow",
-      Principal: { Service: "cloudwatch.amazonaws.com" },
-      Action: "sns:Publish",
-      Resource: topicArn,
-      Condition: { StringEquals: { "aws:SourceAccount": accountId } },
-    },
+    ...(ruleArns.length === 0 ? [] : [publisher("TaskFailureRules", "events.amazonaws.com", { ArnEquals: { "aws:SourceArn": ruleArns } })]),
+    ...(notifyingBucketArns.length === 0 ? [] : [
+      publisher("ReplicationFailures", "s3.amazonaws.com", { ArnEquals: { "aws:SourceArn": notifyingBucketArns }, StringEquals: { "aws:SourceAccount": accountId } }),
+    ]),
+    publisher("Alarms", "cloudwatch.amazonaws.com", { StringEquals: { "aws:SourceAccount": accountId } }),
   );
 }

@@ -9,6 +9,7 @@ import {
   failedDeliveryAlarmEvaluation,
   failureRuleIds,
   replicationDimensions,
+  replicationFailureNotification,
   replicationLagAlarmEvaluation,
   replicationLatencyMetric,
   staleBackupAlarmEvaluation,
@@ -447,11 +448,20 @@ export class ScheduledBackup extends pulumi.ComponentResource {
       }, parent));
       return eventRule;
     });
-    new aws.sns.TopicPolicy(`${name}-alerts`, {
+    // With a replica, the source bucket notifies the topic of each object S3 failed to copy (alerts.ts).
+    const replicated = replica ? primary : undefined;
+    const alertsPolicy = new aws.sns.TopicPolicy(`${name}-alerts`, {
       arn: alerts.arn,
-      policy: pulumi.jsonStringify(pulumi.all([alerts.arn, pulumi.all(failureRules.map((r) => r.arn)), identity.accountId])
-        .apply(([topic, ruleArns, account]) => alertTopicPolicy(topic, ruleArns, account))),
+      policy: pulumi.jsonStringify(pulumi.all([alerts.arn, pulumi.all(failureRules.map((r) => r.arn)), identity.accountId, replicated?.bucket.arn])
+        .apply(([topic, ruleArns, account, sourceArn]) => alertTopicPolicy(topic, ruleArns, account, sourceArn ? [sourceArn] : []))),
     }, parent);
+    if (replicated) {
+      // After the topic policy: S3 publishes a test message to the topic when the notification is set.
+      new aws.s3.BucketNotification(`${name}-replication-failed`, {
+        bucket: replicated.bucket.id,
+        topics: [alerts.arn.apply(replicationFailureNotification)],
+      }, { ...parent, dependsOn: [alertsPolicy] });
+    }
     if (cfg.alertEmail) {
       new aws.sns.TopicSubscription(`${name}-alerts-email`, { topic: alerts.arn, protocol: "email", endpoint: cfg.alertEmail }, parent);
     }

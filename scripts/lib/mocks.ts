@@ -37,9 +37,17 @@ function hex(seed: string, length: number): string {
   return createHash("sha256").update(seed).digest("hex").slice(0, length);
 }
 
-/** Pulumi's auto-naming: the logical name plus a random-looking suffix (here derived from the name, so runs repeat). */
-function physicalName(name: string, max = 255): string {
-  return `${name}-${hex(name, 7)}`.slice(0, max);
+/**
+ * Pulumi's auto-naming: the logical name, `-` and 7 random characters (here derived from the name, so runs
+ * repeat), at most `max` long (pulumi-aws's limit for the type: 64 for a role, 80 for a topic, 255 by
+ * default). A name that would not fit is refused, not shortened, with the bridge's own words
+ * (pulumi-terraform-bridge `info/autonaming.go` `AutoName` and `ComputeAutoNameDefault`, pulumi
+ * `sdk/go/common/resource/resource_id.go` `NewUniqueName`; components/config.ts cites them).
+ */
+function physicalName(name: string, max: number, type: string): string {
+  const prefix = `${name}-`;
+  if (prefix.length + 7 > max) throw new Error(`could not make instance of '${type}': name '${prefix}' plus 7 random chars is longer than maximum length ${max}`);
+  return `${prefix}${hex(name, 7)}`;
 }
 
 export class AwsMocks implements pulumi.runtime.Mocks {
@@ -93,11 +101,11 @@ export class AwsMocks implements pulumi.runtime.Mocks {
     const arn = (service: string, resource: string, withRegion = true) => `arn:aws:${service}:${withRegion ? region : ""}:${account}:${resource}`;
     switch (type) {
       case "aws:s3/bucket:Bucket": {
-        const bucket = inputs.bucket ?? physicalName(name, 63).toLowerCase();
+        const bucket = inputs.bucket ?? physicalName(name, 63, type).toLowerCase();
         return { id: bucket, computed: { bucket, arn: `arn:aws:s3:::${bucket}`, bucketDomainName: `${bucket}.s3.amazonaws.com`, region } };
       }
       case "aws:ecr/repository:Repository": {
-        const repo = inputs.name ?? physicalName(name).toLowerCase();
+        const repo = inputs.name ?? physicalName(name, 255, type).toLowerCase();
         return { id: repo, computed: { name: repo, arn: arn("ecr", `repository/${repo}`), registryId: account, repositoryUrl: `${account}.dkr.ecr.${region}.amazonaws.com/${repo}` } };
       }
       case "docker-build:index:Image": {
@@ -106,46 +114,48 @@ export class AwsMocks implements pulumi.runtime.Mocks {
         return { id: digest, computed: { digest, ref: `${tag}@${digest}`, contextHash: hex(name, 64) } };
       }
       case "aws:ecs/cluster:Cluster": {
-        const cluster = inputs.name ?? physicalName(name);
+        const cluster = inputs.name ?? physicalName(name, 255, type);
         return { id: arn("ecs", `cluster/${cluster}`), computed: { name: cluster, arn: arn("ecs", `cluster/${cluster}`) } };
       }
       case "aws:ecs/taskDefinition:TaskDefinition": {
-        const family = inputs.family ?? physicalName(name);
+        const family = inputs.family ?? physicalName(name, 255, type);
         return { id: family, computed: { revision: 1, arn: arn("ecs", `task-definition/${family}:1`), arnWithoutRevision: arn("ecs", `task-definition/${family}`) } };
       }
       case "aws:cloudwatch/logGroup:LogGroup": {
-        const group = inputs.name ?? physicalName(name);
+        const group = inputs.name ?? physicalName(name, 255, type);
         return { id: group, computed: { name: group, arn: arn("logs", `log-group:${group}`) } };
       }
       case "aws:ssm/parameter:Parameter":
         return { id: inputs.name, computed: { arn: arn("ssm", `parameter${inputs.name}`), version: 1, tier: "Standard" } };
       case "aws:iam/role:Role": {
-        const role = inputs.name ?? physicalName(name, 64);
+        const role = inputs.name ?? physicalName(name, 64, type);
         return { id: role, computed: { name: role, arn: `arn:aws:iam::${account}:role/${role}`, uniqueId: `AROA${hex(role, 16).toUpperCase()}` } };
       }
       case "aws:iam/rolePolicy:RolePolicy": {
-        const policy = inputs.name ?? physicalName(name, 128);
+        const policy = inputs.name ?? physicalName(name, 128, type);
         return { id: `${inputs.role}:${policy}`, computed: { name: policy } };
       }
       case "aws:sqs/queue:Queue": {
-        const queue = inputs.name ?? physicalName(name, 80);
+        const queue = inputs.name ?? physicalName(name, 80, type);
         return { id: `https://sqs.${region}.amazonaws.com/${account}/${queue}`, computed: { name: queue, arn: arn("sqs", queue), url: `https://sqs.${region}.amazonaws.com/${account}/${queue}` } };
       }
       case "aws:sns/topic:Topic": {
-        const topic = inputs.name ?? physicalName(name, 256);
+        const topic = inputs.name ?? physicalName(name, 80, type);
         return { id: arn("sns", topic), computed: { name: topic, arn: arn("sns", topic) } };
       }
       case "aws:cloudwatch/eventRule:EventRule": {
-        const rule = inputs.name ?? physicalName(name, 64);
+        const rule = inputs.name ?? physicalName(name, 64, type);
         return { id: rule, computed: { name: rule, arn: arn("events", `rule/${rule}`) } };
       }
       case "aws:scheduler/schedule:Schedule": {
-        const schedule = inputs.name ?? physicalName(name, 64);
+        // pulumi-aws auto-names a schedule up to its default 255; EventBridge Scheduler takes 64.
+        const schedule = inputs.name ?? physicalName(name, 255, type);
+        if (schedule.length > 64) throw new Error(`ValidationException: schedule name '${schedule}' is longer than 64 characters`);
         return { id: `default/${schedule}`, computed: { name: schedule, groupName: "default", arn: arn("scheduler", `schedule/default/${schedule}`) } };
       }
       case "aws:ec2/securityGroup:SecurityGroup": {
         const id = `sg-0${hex(name, 16)}`;
-        return { id, computed: { name: inputs.name ?? physicalName(name), arn: arn("ec2", `security-group/${id}`), ownerId: account } };
+        return { id, computed: { name: inputs.name ?? physicalName(name, 255, type), arn: arn("ec2", `security-group/${id}`), ownerId: account } };
       }
       case "aws:kms/key:Key": {
         const id = [8, 4, 4, 4, 12].map((n, i) => hex(`${name}${i}`, n)).join("-");
@@ -153,15 +163,15 @@ export class AwsMocks implements pulumi.runtime.Mocks {
       }
       case "aws:cloudwatch/dashboard:Dashboard": {
         // Dashboards are global to the account: no region in the ARN.
-        const dashboard = inputs.dashboardName ?? physicalName(name);
+        const dashboard = inputs.dashboardName ?? physicalName(name, 255, type);
         return { id: dashboard, computed: { dashboardName: dashboard, dashboardArn: `arn:aws:cloudwatch::${account}:dashboard/${dashboard}` } };
       }
       case "aws:cloudwatch/metricAlarm:MetricAlarm": {
-        const alarm = inputs.name ?? physicalName(name);
+        const alarm = inputs.name ?? physicalName(name, 255, type);
         return { id: alarm, computed: { name: alarm, arn: arn("cloudwatch", `alarm:${alarm}`) } };
       }
       default: {
-        const id = physicalName(name);
+        const id = physicalName(name, 255, type);
         const [pkg, module] = type.split(":");
         // Components (this project's own types) have no ARN; other AWS resources get a generic one.
         return { id, computed: pkg === "aws" ? { arn: arn(module.split("/")[0], id) } : {} };
