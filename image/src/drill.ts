@@ -6,13 +6,14 @@
  * (DrillSuccess, RestoreSeconds, RestoredRows, BackupAgeHours) the alarms and the dashboard read.
  */
 
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, chown, mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Manifest } from "./backup";
 import { drillKey, latestPerTarget, type BackupRef } from "./keys";
 import { log, logDrillMetrics } from "./log";
+import type { LocalUser } from "./proc";
 import { downloadVerified, findBackups, type Downloaded } from "./restore";
 import { describeS3Error, getJson, listKeys, putJson } from "./s3";
 import type { DrillSettings, Engine } from "./settings";
@@ -49,6 +50,25 @@ export interface DrillContext {
  * was stopped.
  */
 export type RestoreForDrill = (d: Downloaded, ctx: DrillContext) => Promise<DrillRestore>;
+
+/** Linux's limit on a Unix socket's path (sun_path: 108 bytes with its NUL). */
+const maxSocketPath = 107;
+
+/** Refuses a throwaway server's socket path that does not fit in a Unix socket address, naming the fix. */
+export function checkSocketPath(socket: string): void {
+  if (Buffer.byteLength(socket) > maxSocketPath) {
+    throw new Error(`the throwaway server's socket path ${socket} is longer than ${maxSocketPath} bytes: set TMPDIR to a shorter directory`);
+  }
+}
+
+/**
+ * Gives `paths` to the user a throwaway server runs as when the runner is root, and lets that user pass
+ * through (not list) the drill's private scratch directory to reach them.
+ */
+export async function handToServerUser(user: LocalUser, scratch: string, paths: string[]): Promise<void> {
+  for (const path of paths) await chown(path, user.uid, user.gid);
+  await chmod(scratch, 0o711);
+}
 
 /** A drill's record, kept at drillKey(stage, target, drilledAt) whatever the outcome. */
 export interface DrillRecord {

@@ -5,13 +5,12 @@
  * removed, whether the restore succeeded, failed or was stopped.
  */
 
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { DrillContext, DrillRestore, RestoreForDrill } from "./drill";
+import { checkSocketPath, handToServerUser, type DrillContext, type DrillRestore, type RestoreForDrill } from "./drill";
 import { mongoshArgs, mongoshUriEnv } from "./engines";
-import { describeExit, exitOf, onPath, run, runChecked, StderrTail, succeeded, type Exit } from "./proc";
+import { describeExit, exitOf, localUser, onPath, run, runAs, runChecked, StderrTail, succeeded, type Exit, type LocalUser } from "./proc";
 import type { Downloaded } from "./restore";
 
 /** Where the throwaway server lives: its data, its socket, nothing else. */
@@ -106,12 +105,10 @@ export function parseDrillCounts(stdout: string): DrillRestore {
  * Who runs mongod: the runner's own user; started as root (locally), an unprivileged one, as
  * scripts/lib/localPostgres.ts does for initdb: the `mongodb` user the server package creates, else nobody.
  */
-function serverUser(): { name: string; uid: number; gid: number } | undefined {
+function serverUser(): LocalUser | undefined {
   if (process.getuid?.() !== 0) return undefined;
-  for (const name of ["mongodb", "nobody"]) {
-    const [uid, gid] = ["-u", "-g"].map((flag) => spawnSync("id", [flag, name], { encoding: "utf8" }));
-    if (uid.status === 0 && gid.status === 0) return { name, uid: Number(uid.stdout), gid: Number(gid.stdout) };
-  }
+  const user = localUser(["mongodb", "nobody"]);
+  if (user) return user;
   throw new Error("started as root, the drill runs mongod as an unprivileged user, and there is neither a mongodb nor a nobody user here: run it as an ordinary user");
 }
 
@@ -130,16 +127,11 @@ const shutdownGraceMs = 10_000;
 async function startMongod(layout: MongodLayout, env: NodeJS.ProcessEnv): Promise<RunningServer> {
   const mongod = onPath("mongod", env);
   if (!mongod) throw new Error("mongod was not found on PATH: the MongoDB drill restores into a throwaway mongod (the image has one; elsewhere install the MongoDB server, mongodb-org-server)");
-  // A Unix socket's path has room for 107 bytes (sun_path).
-  if (Buffer.byteLength(layout.socket) > 107) throw new Error(`the drill's scratch directory is too deep for mongod's socket (${layout.socket}): use a shorter TMPDIR`);
+  checkSocketPath(layout.socket);
   const user = serverUser();
   await mkdir(layout.dbpath, { recursive: true, mode: 0o700 });
-  if (user) {
-    for (const path of [layout.dir, layout.dbpath]) chownSync(path, user.uid, user.gid);
-    // The scratch directory is root's and private: the server's user may pass through it, no more.
-    chmodSync(join(layout.dir, ".."), 0o711);
-  }
-  const [command, args] = user ? ["runuser", ["-u", user.name, "--", mongod, ...mongodArgs(layout)]] : [mongod, mongodArgs(layout)];
+  if (user) await handToServerUser(user, join(layout.dir, ".."), [layout.dir, layout.dbpath]);
+  const [command, args] = runAs(user?.name, mongod, mongodArgs(layout));
   const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   const log = new StderrTail(8 * 1024);
   child.stdout?.on("data", (d: Buffer) => log.push(d));

@@ -6,9 +6,9 @@
  */
 
 import { existsSync } from "node:fs";
-import { appendFile, chmod, chown, mkdir, readFile, rm } from "node:fs/promises";
+import { appendFile, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { DrillRestore, RestoreForDrill } from "./drill";
+import { checkSocketPath, handToServerUser, type DrillRestore, type RestoreForDrill } from "./drill";
 import { firstLine, pgMajor } from "./engines";
 import { runChecked } from "./proc";
 import { asServerUser, initdbLocaleArgs, postgresBinDir, postgresSearchHere, postgresUser } from "./postgresServer";
@@ -16,9 +16,6 @@ import { asServerUser, initdbLocaleArgs, postgresBinDir, postgresSearchHere, pos
 /** The throwaway cluster's superuser and database: names of its own, nothing of the source's. */
 const superuser = "drill";
 const database = "drill";
-
-/** Linux's limit on a Unix socket's path (sun_path, 108 bytes with its NUL). */
-const maxSocketPath = 107;
 
 /**
  * The server's settings. No TCP at all (listen_addresses empty), the socket in the drill's directory.
@@ -115,18 +112,11 @@ export const restorePostgresForDrill: RestoreForDrill = async (d, ctx) => {
 
   const dir = join(ctx.scratch, "postgres");
   const data = join(dir, "data");
-  if (join(dir, ".s.PGSQL.5432").length > maxSocketPath) {
-    throw new Error(`the throwaway server's socket path under ${dir} is longer than ${maxSocketPath} bytes: set TMPDIR to a shorter directory`);
-  }
+  checkSocketPath(join(dir, ".s.PGSQL.5432"));
   await mkdir(dir, { mode: 0o700 });
   const root = process.getuid?.() === 0;
-  if (root) {
-    // initdb and postgres refuse root: they run as postgres, who owns the cluster's directory and may
-    // pass through (not list) the drill's private one to reach it.
-    const owner = postgresUser();
-    await chown(dir, owner.uid, owner.gid);
-    await chmod(ctx.scratch, 0o711);
-  }
+  // initdb and postgres refuse root: they run as postgres, who owns the cluster's directory.
+  if (root) await handToServerUser(postgresUser(), ctx.scratch, [dir]);
   // The tools' environment: the throwaway server only, whatever PG* variables the caller had.
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(ctx.env).filter(([k]) => !k.startsWith("PG")));
   Object.assign(env, { PGHOST: dir, PGPORT: "5432", PGUSER: superuser, PGDATABASE: database, PGAPPNAME: "db-backup-drill" });

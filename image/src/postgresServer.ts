@@ -7,6 +7,7 @@
 import { spawnSync } from "node:child_process";
 import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
+import { localUser, runAs, type LocalUser } from "./proc";
 
 /** The server's programs, which must sit in one directory: initdb finds postgres next to itself. */
 const SERVER_PROGRAMS = ["initdb", "pg_ctl", "postgres"];
@@ -135,13 +136,12 @@ export function initdbLocaleArgs(platform: NodeJS.Platform): string[] {
 }
 
 /** The postgres user's ids, which a server started by root runs as. */
-export function postgresUser(): { uid: number; gid: number } {
-  const id = (flag: string) => spawnSync("id", [flag, "postgres"], { encoding: "utf8" });
-  const [uid, gid] = [id("-u"), id("-g")];
-  if (uid.status !== 0 || gid.status !== 0) {
+export function postgresUser(): LocalUser {
+  const user = localUser(["postgres"]);
+  if (!user) {
     throw new Error("running as root, where initdb and postgres refuse to run, and there is no postgres user to run them as: run as an ordinary user, or create the user (`useradd --system postgres`)");
   }
-  return { uid: Number(uid.stdout), gid: Number(gid.stdout) };
+  return user;
 }
 
 /**
@@ -149,5 +149,5 @@ export function postgresUser(): { uid: number; gid: number } {
  * root, under `runuser -u postgres` (initdb: "cannot be run as root"), as the demo's cluster does.
  */
 export function asServerUser(command: string, args: string[], root = process.getuid?.() === 0): [string, string[]] {
-  return root ? ["runuser", ["-u", "postgres", "--", command, ...args]] : [command, args];
+  return runAs(root ? "postgres" : undefined, command, args);
 }

@@ -1,6 +1,6 @@
 /** Child processes whose exit status decides and whose stderr is kept for the error message. */
 
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
 
@@ -79,6 +79,27 @@ export function onPath(name: string, env: NodeJS.ProcessEnv): string | undefined
     }
   }
   return undefined;
+}
+
+/** A local account's name and ids: a server that refuses root runs as it when the caller is root. */
+export interface LocalUser {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+/** The first of `names` that is an account here (`id -u`, `id -g`); undefined when none is. */
+export function localUser(names: string[]): LocalUser | undefined {
+  for (const name of names) {
+    const [uid, gid] = ["-u", "-g"].map((flag) => spawnSync("id", [flag, name], { encoding: "utf8" }));
+    if (uid.status === 0 && gid.status === 0) return { name, uid: Number(uid.stdout), gid: Number(gid.stdout) };
+  }
+  return undefined;
+}
+
+/** `command args` as they are, or under `runuser -u <user> --` when a user is given (root starting a server as that user). */
+export function runAs(user: string | undefined, command: string, args: string[]): [string, string[]] {
+  return user ? ["runuser", ["-u", user, "--", command, ...args]] : [command, args];
 }
 
 export interface RunResult {
