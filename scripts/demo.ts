@@ -7,9 +7,9 @@
  */
 
 import { main, readableOutput } from "../image/src/cli";
-import type { DrillRecord } from "../image/src/drill";
+import { newestDrillRecord, type DrillRecord } from "../image/src/drill";
 import { useTerminal } from "../image/src/log";
-import { getJson, listKeys, s3Client } from "../image/src/s3";
+import { s3Client } from "../image/src/s3";
 import { parseStorage } from "../image/src/settings";
 import { startLocalPostgres } from "./lib/localPostgres";
 import { startLocalS3 } from "./lib/localS3";
@@ -87,7 +87,7 @@ demo().then(
 /** The newest drill record of the demo's stage. */
 async function latestDrill(env: NodeJS.ProcessEnv): Promise<DrillRecord> {
   const { stage, s3 } = parseStorage(env);
-  const client = s3Client(s3);
-  const [key] = (await listKeys(client, s3.bucket, `${stage}/drills/`)).sort().reverse();
-  return getJson<DrillRecord>(client, s3.bucket, key);
+  const record = await newestDrillRecord(s3Client(s3), s3.bucket, stage);
+  if (!record) throw new Error(`the drill left no record under s3://${s3.bucket}/${stage}/drills/`);
+  return record;
 }

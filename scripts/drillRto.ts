@@ -7,9 +7,9 @@
 
 import type { Manifest } from "../image/src/backup";
 import { main } from "../image/src/cli";
-import type { DrillRecord } from "../image/src/drill";
+import { newestDrillRecord } from "../image/src/drill";
 import { manifestKey } from "../image/src/keys";
-import { getJson, listKeys, s3Client } from "../image/src/s3";
+import { getJson, s3Client } from "../image/src/s3";
 import { parseStorage } from "../image/src/settings";
 import { databaseRows } from "./lib/benchPlan";
 import { startLocalPostgres } from "./lib/localPostgres";
@@ -27,8 +27,8 @@ async function measure(): Promise<void> {
     if ((await main(["drill", "--json"], env)) !== 0) throw new Error("the drill failed");
     const { stage, s3: settings } = parseStorage(env);
     const client = s3Client(settings);
-    const [key] = (await listKeys(client, settings.bucket, `${stage}/drills/`)).sort().reverse();
-    const record = await getJson<DrillRecord>(client, settings.bucket, key);
+    const record = await newestDrillRecord(client, settings.bucket, stage);
+    if (!record) throw new Error("the drill left no record");
     const manifest = await getJson<Manifest>(client, settings.bucket, manifestKey(record.backupKey!));
     process.stderr.write(
       `\n${rows} rows, ${pg.psql("SELECT pg_size_pretty(pg_database_size('large'))")} in the source, a ${(manifest.bytes / 2 ** 20).toFixed(1)} MiB backup (${manifest.compression}); ` +

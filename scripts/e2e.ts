@@ -17,6 +17,7 @@ import { spawn } from "node:child_process";
 import { S3Client } from "@aws-sdk/client-s3";
 import { LocalWorkspace, Stack, type OutputMap } from "@pulumi/pulumi/automation";
 import type { DrillRecord } from "../image/src/drill";
+import { drillsPrefix } from "../image/src/keys";
 import { exitOf, onPath, run } from "../image/src/proc";
 import { getJson, listKeys } from "../image/src/s3";
 import {
@@ -243,7 +244,7 @@ async function requireBackups(bucket: string, stage: string, targets: E2eTargets
  */
 async function requireDrillRecords(bucket: string, stage: string, targets: E2eTargets, backups: Record<string, string>, logs: string): Promise<void> {
   await withS3(targets.region, async (s3) => {
-    const keys = await listKeys(s3, bucket, `${stage}/drills/`);
+    const keys = await listKeys(s3, bucket, drillsPrefix(stage));
     for (const { name } of e2eTargetNames(targets)) {
       const key = latestDrillRecordKey(keys, stage, name);
       if (!key) throw new Error(`the restore drill left no record under s3://${bucket}/${stage}/drills/${name}/ (found: ${keys.join(", ") || "nothing"})\nlogs: ${logs}`);

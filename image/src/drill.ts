@@ -11,7 +11,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Manifest } from "./backup";
-import { drillKey, latestPerTarget, type BackupRef } from "./keys";
+import { drillKey, drillsPrefix, latestPerTarget, type BackupRef } from "./keys";
 import { log, logDrillMetrics } from "./log";
 import type { LocalUser } from "./proc";
 import { downloadVerified, findBackups, type Downloaded } from "./restore";
@@ -177,12 +177,21 @@ export function isBaseline(record: DrillRecord, backupStartedAt: string | null):
   return backupStartedAt === null || new Date(record.backupStartedAt).getTime() <= new Date(backupStartedAt).getTime();
 }
 
-/** The newest record under `<stage>/drills/<target>/` that isBaseline, read newest first. */
-async function findBaseline(client: S3Client, bucket: string, stage: string, target: string, backupStartedAt: string | null): Promise<DrillRecord | undefined> {
-  const keys = (await listKeys(client, bucket, `${stage}/drills/${target}/`)).filter((k) => k.endsWith(".json")).sort().reverse();
+/**
+ * The newest drill record of a target (or of the stage, without one) that `accept`s, read newest first
+ * (the keys' timestamps sort as text).
+ */
+export async function newestDrillRecord(
+  client: S3Client,
+  bucket: string,
+  stage: string,
+  target?: string,
+  accept: (record: DrillRecord) => boolean = () => true,
+): Promise<DrillRecord | undefined> {
+  const keys = (await listKeys(client, bucket, drillsPrefix(stage, target))).filter((k) => k.endsWith(".json")).sort().reverse();
   for (const key of keys) {
     const record = await getJson<DrillRecord>(client, bucket, key);
-    if (isBaseline(record, backupStartedAt)) return record;
+    if (accept(record)) return record;
   }
   return undefined;
 }
@@ -259,7 +268,8 @@ async function drillOne(t: DrillTarget, run: DrillRun): Promise<DrillOutcome> {
     } finally {
       await d.remove();
     }
-    const baseline = await findBaseline(client, settings.s3.bucket, settings.stage, t.name, backupStartedAt(outcome));
+    const startedAt = backupStartedAt(outcome);
+    const baseline = await newestDrillRecord(client, settings.s3.bucket, settings.stage, t.name, (r) => isBaseline(r, startedAt));
     if (baseline) outcome.problems.push(...rowLossProblems(t.engine, baseline.counts, outcome.restore.counts, settings.maxRowLossPercent));
   } catch (err) {
     outcome.problems.push(stop.aborted ? `stopped by ${String(stop.reason)} before it finished` : (err as Error).message);

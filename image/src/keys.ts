@@ -16,9 +16,14 @@ export function backupKey(stage: string, engine: Engine, name: string, date: Dat
   return `${stage}/${engine}/${name}/${keyTimestamp(date)}${extensions[engine]}${encrypted ? encryptedExtension : ""}`;
 }
 
+/** Where the restore drills' records are: a target's (`<stage>/drills/<target>/`), or all of the stage's. */
+export function drillsPrefix(stage: string, name?: string): string {
+  return `${stage}/drills/${name === undefined ? "" : `${name}/`}`;
+}
+
 /** A restore drill's record of one target: `<stage>/drills/<target>/<timestamp>.json`, beside (not among) the backups. */
 export function drillKey(stage: string, name: string, date: Date): string {
-  return `${stage}/drills/${name}/${keyTimestamp(date)}.json`;
+  return `${drillsPrefix(stage, name)}${keyTimestamp(date)}.json`;
 }
 
 export function manifestKey(key: string): string {

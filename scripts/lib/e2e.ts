@@ -8,6 +8,7 @@
 import { project } from "../../components/config";
 import { containerName, drillContainerName } from "../../components/taskDefinition";
 import { backupMetrics, drillMetrics, metricDimensions, metricNamespace, type Engine } from "../../image/src/contract";
+import { drillsPrefix } from "../../image/src/keys";
 
 /**
  * `e2e-<start time, base-36 seconds>-<4 hex>`: random enough for two runs at once, and the start time
@@ -280,7 +281,7 @@ export function taskFailure(task: E2eTask, outcome: TaskOutcome, logs: string): 
 
 /** The newest drill record of a target (`<stage>/drills/<target>/<timestamp>.json`, image/src/keys.ts drillKey), if any. */
 export function latestDrillRecordKey(keys: string[], stage: string, target: string): string | undefined {
-  const prefix = `${stage}/drills/${target}/`;
+  const prefix = drillsPrefix(stage, target);
   return keys.filter((k) => k.startsWith(prefix) && k.endsWith(".json")).sort().pop();
 }
 
