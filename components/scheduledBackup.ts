@@ -35,12 +35,11 @@ import { backupUnits, buildContainerDefinitions, buildDrillContainerDefinitions,
 
 /** One scheduled task family: the backup's (the stage's, or one target's) or the restore drill's. */
 interface ScheduledTask {
-  /** Prefix of the schedule's and its scheduler role's resource names. */
-  id: string;
   /** What the task is, in descriptions. */
   what: string;
   expression: string;
   enabled: boolean;
+  /** The task definition family, also the prefix of its schedule's and scheduler role's resource names. */
   family: string;
   taskDefinition: aws.ecs.TaskDefinition;
   executionRole: aws.iam.Role;
@@ -328,7 +327,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
           .apply(([imageRef, bucket, reg, group, arns]) => buildContainerDefinitions({ config: unit.config, image: imageRef, bucket, region: reg, logGroup: group, secretArns: arns }))),
         tags,
       }, parent);
-      return { target: t, id, family: id, taskDefinition, executionRole: executionRoleOfTask, taskRole: taskRoleOfTask };
+      return { target: t, family: id, taskDefinition, executionRole: executionRoleOfTask, taskRole: taskRoleOfTask };
     };
     const backups = backupUnits(cfg).map(backupTask);
 
@@ -365,18 +364,18 @@ export class ScheduledBackup extends pulumi.ComponentResource {
     const deadLetters = new aws.sqs.Queue(`${name}-schedule-dlq`, { messageRetentionSeconds: 14 * 24 * 3600, sqsManagedSseEnabled: true, tags }, parent);
     const network = { subnets: subnetIds, securityGroups: [securityGroup.id], assignPublicIp: cfg.assignPublicIp };
     const scheduleTask = (t: ScheduledTask) => {
-      const schedulerRole = new aws.iam.Role(`${t.id}-scheduler`, {
+      const schedulerRole = new aws.iam.Role(`${t.family}-scheduler`, {
         description: `db-backup ${cfg.stage}: lets EventBridge Scheduler start the ${t.what}`,
         assumeRolePolicy: trustedBy("scheduler.amazonaws.com"),
         tags,
       }, parent);
-      new aws.iam.RolePolicy(`${t.id}-scheduler`, {
+      new aws.iam.RolePolicy(`${t.family}-scheduler`, {
         role: schedulerRole.id,
         policy: pulumi.jsonStringify(pulumi.all([region, identity.accountId, partition, cluster.arn, t.executionRole.arn, t.taskRole.arn, deadLetters.arn])
           .apply(([reg, accountId, part, clusterArn, executionRoleArn, taskRoleArn, deadLetterQueueArn]) =>
             schedulerRolePolicy({ region: reg, accountId, partition: part, family: t.family, clusterArn, executionRoleArn, taskRoleArn, deadLetterQueueArn }))),
       }, parent);
-      return new aws.scheduler.Schedule(`${t.id}-schedule`, {
+      return new aws.scheduler.Schedule(`${t.family}-schedule`, {
         description: `db-backup ${cfg.stage}: ${t.what}, ${t.expression} (${cfg.scheduleTimezone})`,
         scheduleExpression: t.expression,
         scheduleExpressionTimezone: cfg.scheduleTimezone,
@@ -404,7 +403,7 @@ export class ScheduledBackup extends pulumi.ComponentResource {
       ...b, what: b.target ? `backup task of ${b.target.name}` : "backup task", expression: cfg.schedule, enabled: cfg.scheduleEnabled,
     }));
     const drillSchedule = scheduleTask({
-      id: `${name}-drill`, what: "restore drill task", expression: cfg.drillSchedule, enabled: cfg.drillEnabled,
+      what: "restore drill task", expression: cfg.drillSchedule, enabled: cfg.drillEnabled,
       family: drillFamily, taskDefinition: drillTaskDefinition, executionRole: drillExecutionRole, taskRole: drillRole,
     });
 
